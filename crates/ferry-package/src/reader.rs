@@ -1,0 +1,634 @@
+//! Opening a package: one streaming pass that verifies everything and
+//! yields the manifest and the objects.
+//!
+//! The archive is read from any `Read + Seek` (a file, normally) entry by
+//! entry: spec documents (small) are kept in memory long enough to parse,
+//! code files and resource binaries are only hashed while streaming. Their
+//! bytes stay in the archive until the caller asks for them with
+//! [`PackageReader::read_file`] or [`PackageReader::copy_file`], which
+//! check the digest again.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use sha2::{Digest, Sha256};
+
+use crate::archive::{self, EntryKind, RawEntry, ScanError};
+use crate::flowspec;
+use crate::manifest::{FORMAT_VERSION, MANIFEST_PATH, Manifest};
+use crate::model::{FileEntry, FileRole, ObjectType, PackageObject, Studio};
+use crate::summary::{PackageIndex, PackageSummary};
+use crate::verify::{
+    Limits, MAX_DOCUMENT_BYTES, Problem, RATIO_GRACE_BYTES, TaskDeps, VerifyError,
+    check_dependencies, check_entry_path,
+};
+
+/// A verified package, open for reading files.
+pub struct PackageReader<R> {
+    archive: zip::ZipArchive<R>,
+    manifest: Manifest,
+    objects: Vec<PackageObject>,
+    limits: Limits,
+}
+
+impl<R: Read + Seek> std::fmt::Debug for PackageReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackageReader")
+            .field("manifest", &self.manifest)
+            .field("objects", &self.objects.len())
+            .finish()
+    }
+}
+
+/// Verifies a package without keeping it open.
+pub fn verify_package<R: Read + Seek>(reader: R, limits: &Limits) -> Result<Manifest, VerifyError> {
+    PackageReader::open(reader, limits).map(|r| r.manifest)
+}
+
+/// `sha256:<hex>` and size of a whole stream (the package artifact digest).
+pub fn digest_stream<R: Read>(mut r: R) -> io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), total))
+}
+
+impl<R: Read + Seek> PackageReader<R> {
+    /// Verifies the package in full and opens it. Every problem found is in
+    /// the error; nothing is returned unless there are none.
+    pub fn open(mut reader: R, limits: &Limits) -> Result<Self, VerifyError> {
+        let fail = |problems: Vec<Problem>| Err(VerifyError { problems });
+        let len = match reader.seek(SeekFrom::End(0)) {
+            Ok(l) => l,
+            Err(e) => {
+                return fail(vec![Problem::CorruptArchive {
+                    entry: None,
+                    detail: e.to_string(),
+                }]);
+            }
+        };
+        if len > limits.max_package_bytes {
+            return fail(vec![Problem::Oversize {
+                size: len,
+                limit: limits.max_package_bytes,
+            }]);
+        }
+        let entries = match archive::scan(&mut reader, limits.max_entries) {
+            Ok(e) => e,
+            Err(ScanError::TooManyEntries { count }) => {
+                return fail(vec![Problem::TooManyEntries {
+                    count,
+                    limit: limits.max_entries,
+                }]);
+            }
+            Err(ScanError::Corrupt(detail)) => {
+                return fail(vec![Problem::CorruptArchive {
+                    entry: None,
+                    detail,
+                }]);
+            }
+        };
+        let mut v = Verifier {
+            problems: Vec::new(),
+            limits: *limits,
+            budget: limits.max_uncompressed_bytes,
+            entries: HashMap::new(),
+            bad: HashSet::new(),
+        };
+        v.check_entries(&entries);
+        let _ = reader.seek(SeekFrom::Start(0));
+        let mut archive = match zip::ZipArchive::new(reader) {
+            Ok(a) => a,
+            Err(e) => {
+                v.problems.push(Problem::CorruptArchive {
+                    entry: None,
+                    detail: e.to_string(),
+                });
+                return fail(v.problems);
+            }
+        };
+        let Some(manifest) = v.read_manifest(&mut archive) else {
+            return fail(v.problems);
+        };
+        let objects = v.check_objects(&mut archive, &manifest);
+        // Entries nothing indexes: a package carries exactly what it declares.
+        let indexed: HashSet<&str> = manifest
+            .objects
+            .iter()
+            .flat_map(|o| {
+                std::iter::once(o.path.as_str()).chain(o.files.iter().map(|f| f.path.as_str()))
+            })
+            .collect();
+        let mut unindexed: Vec<&RawEntry> = entries
+            .iter()
+            .filter(|e| {
+                e.kind() == EntryKind::File
+                    && e.name != MANIFEST_PATH
+                    && !indexed.contains(e.name.as_str())
+                    && !v.bad.contains(&e.name)
+            })
+            .collect();
+        unindexed.dedup_by(|a, b| a.name == b.name);
+        for e in unindexed {
+            v.problems.push(Problem::UnindexedEntry {
+                entry: e.name.clone(),
+            });
+        }
+        let tasks: Vec<TaskDeps<'_>> = objects
+            .iter()
+            .filter(|o| o.object_type == ObjectType::ScheduledTask)
+            .map(|o| TaskDeps {
+                name: &o.name,
+                inputs: o.spec_strings("inputs"),
+                outputs: o.spec_strings("outputs"),
+            })
+            .collect();
+        let dep_problems = check_dependencies(&tasks, manifest.source.project_name.as_deref());
+        v.problems.extend(dep_problems);
+        if !v.problems.is_empty() {
+            return fail(v.problems);
+        }
+        Ok(PackageReader {
+            archive,
+            manifest,
+            objects,
+            limits: *limits,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The objects, in the package's order.
+    pub fn objects(&self) -> &[PackageObject] {
+        &self.objects
+    }
+
+    pub fn into_parts(self) -> (Manifest, Vec<PackageObject>) {
+        (self.manifest, self.objects)
+    }
+
+    pub fn summary(&self) -> PackageSummary {
+        PackageSummary::new(&self.manifest, &self.objects)
+    }
+
+    pub fn index(&self) -> PackageIndex {
+        PackageIndex::new(&self.objects)
+    }
+
+    /// Streams a verified file into `out`, checking its digest again (the
+    /// underlying file could have changed since verification). On a
+    /// mismatch, what was written must be discarded by the caller.
+    pub fn copy_file<W: Write>(&mut self, file: &FileEntry, out: &mut W) -> io::Result<u64> {
+        let mut entry = self
+            .archive
+            .by_name(&file.path)
+            .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = entry.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > file.size {
+                break;
+            }
+            h.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+        }
+        let actual = hex::encode(h.finalize());
+        if total != file.size || actual != file.sha256 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("entry {:?} changed since verification", file.path),
+            ));
+        }
+        Ok(total)
+    }
+
+    /// A verified file's bytes (see [`Self::copy_file`]).
+    pub fn read_file(&mut self, file: &FileEntry) -> io::Result<Vec<u8>> {
+        let mut out =
+            Vec::with_capacity(file.size.min(self.limits.max_uncompressed_bytes) as usize);
+        self.copy_file(file, &mut out)?;
+        Ok(out)
+    }
+
+    /// The object with its script content filled in from its code file,
+    /// when the content lives in one (`spec.script.content`).
+    pub fn with_code(&mut self, object: &PackageObject) -> io::Result<PackageObject> {
+        let mut o = object.clone();
+        if let Some(code) = object.code_file().cloned() {
+            let bytes = self.read_file(&code)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("code file {:?} is not UTF-8", code.path),
+                )
+            })?;
+            if let Some(script) = o.spec.get_mut("script").and_then(|s| s.as_object_mut()) {
+                let empty = script
+                    .get("content")
+                    .and_then(|c| c.as_str())
+                    .is_none_or(str::is_empty);
+                if empty {
+                    script.insert("content".into(), text.into());
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// State of one verification pass.
+struct Verifier {
+    problems: Vec<Problem>,
+    limits: Limits,
+    /// Uncompressed bytes still allowed.
+    budget: u64,
+    /// Readable file entries by name: their declared compressed size.
+    entries: HashMap<String, u64>,
+    /// Entries with a problem of their own; not read, not reported again.
+    bad: HashSet<String>,
+}
+
+impl Verifier {
+    fn check_entries(&mut self, entries: &[RawEntry]) {
+        let mut seen = HashSet::new();
+        let mut dup_reported = HashSet::new();
+        let mut declared_total: u64 = 0;
+        for e in entries {
+            let mut bad = false;
+            if !seen.insert(e.name.clone()) {
+                if dup_reported.insert(e.name.clone()) {
+                    self.problems.push(Problem::DuplicateEntry {
+                        entry: e.name.clone(),
+                    });
+                }
+                bad = true;
+            }
+            if !e.utf8 {
+                self.problems.push(Problem::InvalidEntryName {
+                    entry: e.name.clone(),
+                    detail: "not UTF-8".into(),
+                });
+                bad = true;
+            } else if let Some(p) = check_entry_path(&e.name) {
+                self.problems.push(p);
+                bad = true;
+            }
+            match e.kind() {
+                EntryKind::Symlink => {
+                    self.problems.push(Problem::Symlink {
+                        entry: e.name.clone(),
+                    });
+                    bad = true;
+                }
+                EntryKind::Special => {
+                    self.problems.push(Problem::SpecialFile {
+                        entry: e.name.clone(),
+                    });
+                    bad = true;
+                }
+                EntryKind::Directory | EntryKind::File => {}
+            }
+            if e.size > RATIO_GRACE_BYTES
+                && e.size / e.compressed_size.max(1) > self.limits.max_ratio
+            {
+                self.problems.push(Problem::DecompressionRatio {
+                    entry: e.name.clone(),
+                    ratio: e.size / e.compressed_size.max(1),
+                    limit: self.limits.max_ratio,
+                });
+                bad = true;
+            }
+            declared_total = declared_total.saturating_add(e.size);
+            if bad {
+                self.bad.insert(e.name.clone());
+            } else if e.kind() == EntryKind::File {
+                self.entries.insert(e.name.clone(), e.compressed_size);
+            }
+        }
+        if declared_total > self.limits.max_uncompressed_bytes {
+            self.problems.push(Problem::UncompressedSize {
+                entry: None,
+                total: declared_total,
+                limit: self.limits.max_uncompressed_bytes,
+            });
+        }
+    }
+
+    /// Streams one entry through `sink`, enforcing the budget and the ratio
+    /// on the bytes actually produced, and returns (size, sha256 hex).
+    fn stream<R: Read + Seek>(
+        &mut self,
+        archive: &mut zip::ZipArchive<R>,
+        name: &str,
+        max_bytes: u64,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<(u64, String), Problem> {
+        let compressed = self.entries.get(name).copied().unwrap_or(0).max(1);
+        let corrupt = |detail: String| Problem::CorruptArchive {
+            entry: Some(name.to_string()),
+            detail,
+        };
+        let mut entry = archive.by_name(name).map_err(|e| corrupt(e.to_string()))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = entry.read(&mut buf).map_err(|e| corrupt(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > self.budget {
+                let used = self.limits.max_uncompressed_bytes - self.budget;
+                self.budget = 0;
+                return Err(Problem::UncompressedSize {
+                    entry: Some(name.to_string()),
+                    total: used.saturating_add(total),
+                    limit: self.limits.max_uncompressed_bytes,
+                });
+            }
+            if total > RATIO_GRACE_BYTES && total / compressed > self.limits.max_ratio {
+                return Err(Problem::DecompressionRatio {
+                    entry: name.to_string(),
+                    ratio: total / compressed,
+                    limit: self.limits.max_ratio,
+                });
+            }
+            if total > max_bytes {
+                return Err(Problem::SpecMismatch {
+                    entry: name.to_string(),
+                    detail: format!("document is larger than {max_bytes} bytes"),
+                });
+            }
+            h.update(&buf[..n]);
+            sink(&buf[..n]);
+        }
+        self.budget -= total;
+        Ok((total, hex::encode(h.finalize())))
+    }
+
+    fn read_manifest<R: Read + Seek>(
+        &mut self,
+        archive: &mut zip::ZipArchive<R>,
+    ) -> Option<Manifest> {
+        if self.bad.contains(MANIFEST_PATH) {
+            return None;
+        }
+        if !self.entries.contains_key(MANIFEST_PATH) {
+            self.problems.push(Problem::MissingManifest);
+            return None;
+        }
+        let mut bytes = Vec::new();
+        if let Err(p) = self.stream(archive, MANIFEST_PATH, MAX_DOCUMENT_BYTES, |b| {
+            bytes.extend_from_slice(b)
+        }) {
+            self.problems.push(p);
+            return None;
+        }
+        let invalid = |detail: String| Problem::InvalidManifest { detail };
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                self.problems.push(invalid(e.to_string()));
+                return None;
+            }
+        };
+        match value.get("formatVersion") {
+            Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
+            Some(v) => {
+                self.problems.push(Problem::UnknownFormatVersion {
+                    found: v.to_string(),
+                });
+                return None;
+            }
+            None => {
+                self.problems
+                    .push(invalid("formatVersion is missing".into()));
+                return None;
+            }
+        }
+        match serde_json::from_value::<Manifest>(value) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.problems.push(invalid(e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Checks one indexed path and streams it; `keep` collects the bytes.
+    fn check_indexed<R: Read + Seek>(
+        &mut self,
+        archive: &mut zip::ZipArchive<R>,
+        object: &str,
+        path: &str,
+        sha256: &str,
+        size: u64,
+        keep: Option<&mut Vec<u8>>,
+    ) -> bool {
+        if self.bad.contains(path) {
+            return false;
+        }
+        if let Some(p) = check_entry_path(path) {
+            self.problems.push(p);
+            return false;
+        }
+        if !self.entries.contains_key(path) {
+            self.problems.push(Problem::MissingObject {
+                object: object.to_string(),
+                entry: path.to_string(),
+            });
+            return false;
+        }
+        let result = match keep {
+            Some(buf) => self.stream(archive, path, MAX_DOCUMENT_BYTES, |b| {
+                buf.extend_from_slice(b)
+            }),
+            None => self.stream(archive, path, u64::MAX, |_| {}),
+        };
+        match result {
+            Err(p) => {
+                self.problems.push(p);
+                false
+            }
+            Ok((actual_size, actual_sha)) => {
+                let mut ok = true;
+                if actual_size != size {
+                    self.problems.push(Problem::SizeMismatch {
+                        entry: path.to_string(),
+                        expected: size,
+                        actual: actual_size,
+                    });
+                    ok = false;
+                }
+                if !actual_sha.eq_ignore_ascii_case(sha256) {
+                    self.problems.push(Problem::DigestMismatch {
+                        entry: path.to_string(),
+                        expected: sha256.to_string(),
+                        actual: actual_sha,
+                    });
+                    ok = false;
+                }
+                ok
+            }
+        }
+    }
+
+    fn check_objects<R: Read + Seek>(
+        &mut self,
+        archive: &mut zip::ZipArchive<R>,
+        manifest: &Manifest,
+    ) -> Vec<PackageObject> {
+        let mut objects = Vec::new();
+        let mut names = HashSet::new();
+        let mut dup_names = BTreeSet::new();
+        let mut paths = HashSet::new();
+        for m in &manifest.objects {
+            let object_type = ObjectType::parse(&m.type_);
+            let label = format!("{} {:?}", m.type_, m.name);
+            match object_type {
+                None => self.problems.push(Problem::UnknownType {
+                    name: m.name.clone(),
+                    found: m.type_.clone(),
+                }),
+                Some(t) => {
+                    if m.name.trim().is_empty() {
+                        self.problems.push(Problem::EmptyName {
+                            object_type: m.type_.clone(),
+                            entry: m.path.clone(),
+                        });
+                    } else if !names.insert((t, m.name.clone()))
+                        && dup_names.insert((t, m.name.clone()))
+                    {
+                        self.problems.push(Problem::DuplicateName {
+                            object_type: m.type_.clone(),
+                            name: m.name.clone(),
+                        });
+                    }
+                }
+            }
+            for p in std::iter::once(&m.path).chain(m.files.iter().map(|f| &f.path)) {
+                if !paths.insert(p.clone()) {
+                    self.problems
+                        .push(Problem::DuplicateIndexPath { entry: p.clone() });
+                }
+            }
+            let mut doc_bytes = Vec::new();
+            let doc_ok = self.check_indexed(
+                archive,
+                &label,
+                &m.path,
+                &m.sha256,
+                m.size,
+                Some(&mut doc_bytes),
+            );
+            let mut files = Vec::new();
+            let mut files_ok = true;
+            for f in &m.files {
+                files_ok &= self.check_indexed(archive, &label, &f.path, &f.sha256, f.size, None);
+                files.push(FileEntry {
+                    path: f.path.clone(),
+                    sha256: f.sha256.to_ascii_lowercase(),
+                    size: f.size,
+                    role: f.effective_role(),
+                });
+            }
+            let (Some(t), true) = (object_type, doc_ok) else {
+                continue;
+            };
+            if let Some(o) = self.interpret(t, m, &doc_bytes, files)
+                && files_ok
+            {
+                objects.push(o);
+            }
+        }
+        objects
+    }
+
+    /// Parses an object's document and checks it describes the indexed object.
+    fn interpret(
+        &mut self,
+        t: ObjectType,
+        m: &crate::manifest::ManifestObject,
+        bytes: &[u8],
+        files: Vec<FileEntry>,
+    ) -> Option<PackageObject> {
+        let doc = match flowspec::parse_document(&m.path, bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                self.problems.push(Problem::InvalidSpec {
+                    entry: m.path.clone(),
+                    line: e.line,
+                    column: e.column,
+                    detail: e.message,
+                });
+                return None;
+            }
+        };
+        let mut found: Vec<_> = flowspec::extract_objects(&doc)
+            .into_iter()
+            .filter(|x| x.object_type == t)
+            .collect();
+        if found.len() != 1 {
+            self.problems.push(Problem::SpecMismatch {
+                entry: m.path.clone(),
+                detail: format!(
+                    "the document describes {} {t} objects; a package document describes exactly one",
+                    found.len()
+                ),
+            });
+            return None;
+        }
+        let x = found.remove(0);
+        if x.name != m.name && !m.name.trim().is_empty() {
+            self.problems.push(Problem::SpecMismatch {
+                entry: m.path.clone(),
+                detail: format!(
+                    "the document names the {t} {:?}, the index {:?}",
+                    x.name, m.name
+                ),
+            });
+            return None;
+        }
+        if x.studio == Studio::New {
+            self.problems.push(Problem::NewStudioObject {
+                object_type: t.as_str().to_string(),
+                name: m.name.clone(),
+            });
+        }
+        let mut spec = x.spec;
+        if t == ObjectType::FileResource
+            && let Some(f) = files.iter().find(|f| f.role == FileRole::Resource)
+        {
+            spec.insert("path".into(), f.path.clone().into());
+            spec.insert("contentDigest".into(), f.digest().into());
+        }
+        Some(PackageObject {
+            object_type: t,
+            name: m.name.clone(),
+            spec,
+            flow_spec: doc,
+            spec_path: m.path.clone(),
+            files,
+            studio: x.studio,
+            compute: x.compute,
+            resource_group: x.resource_group,
+        })
+    }
+}
