@@ -498,8 +498,10 @@ impl<'a> Doc<'a> {
             match self.resolve(Some(p), "variables") {
                 Some(var) => {
                     let name = var.get("name").and_then(scalar).unwrap_or_default();
-                    let value = var.get("value").and_then(scalar).unwrap_or_default();
-                    out.push(format!("{name}={value}"));
+                    match var.get("value").and_then(scalar) {
+                        Some(value) => out.push(format!("{name}={value}")),
+                        None => out.push(name),
+                    }
                 }
                 None => {
                     if let Some(s) = scalar(p) {
@@ -861,9 +863,16 @@ pub fn build_document(
                 let mut vars = Vec::new();
                 let mut refs = Vec::new();
                 for (i, p) in params.iter().enumerate() {
-                    let (n, v) = p.split_once('=').unwrap_or((p.as_str(), ""));
                     let id = format!("param_{}", i + 1);
-                    vars.push(json!({"id": id, "name": n, "value": v, "scope": "NodeParameter", "type": "Constant"}));
+                    let mut var = json!({"id": id, "scope": "NodeParameter", "type": "Constant"});
+                    match p.split_once('=') {
+                        Some((n, v)) => {
+                            var["name"] = n.into();
+                            var["value"] = v.into();
+                        }
+                        None => var["name"] = p.as_str().into(),
+                    }
+                    vars.push(var);
                     refs.push(Value::String(format!("{{{{variables.{id}}}}}")));
                 }
                 doc_spec.insert("variables".into(), Value::Array(vars));
