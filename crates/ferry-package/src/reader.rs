@@ -102,6 +102,7 @@ impl<R: Read + Seek> PackageReader<R> {
             budget: limits.max_uncompressed_bytes,
             entries: HashMap::new(),
             bad: HashSet::new(),
+            exhausted: false,
         };
         v.check_entries(&entries);
         let _ = reader.seek(SeekFrom::Start(0));
@@ -262,6 +263,9 @@ struct Verifier {
     entries: HashMap<String, u64>,
     /// Entries with a problem of their own; not read, not reported again.
     bad: HashSet<String>,
+    /// The uncompressed budget is spent (or declared sizes already exceed
+    /// it): nothing more is read, and that is reported once.
+    exhausted: bool,
 }
 
 impl Verifier {
@@ -322,6 +326,7 @@ impl Verifier {
             }
         }
         if declared_total > self.limits.max_uncompressed_bytes {
+            self.exhausted = true;
             self.problems.push(Problem::UncompressedSize {
                 entry: None,
                 total: declared_total,
@@ -357,6 +362,7 @@ impl Verifier {
             if total > self.budget {
                 let used = self.limits.max_uncompressed_bytes - self.budget;
                 self.budget = 0;
+                self.exhausted = true;
                 return Err(Problem::UncompressedSize {
                     entry: Some(name.to_string()),
                     total: used.saturating_add(total),
@@ -387,7 +393,7 @@ impl Verifier {
         &mut self,
         archive: &mut zip::ZipArchive<R>,
     ) -> Option<Manifest> {
-        if self.bad.contains(MANIFEST_PATH) {
+        if self.bad.contains(MANIFEST_PATH) || self.exhausted {
             return None;
         }
         if !self.entries.contains_key(MANIFEST_PATH) {
@@ -442,7 +448,7 @@ impl Verifier {
         size: u64,
         keep: Option<&mut Vec<u8>>,
     ) -> bool {
-        if self.bad.contains(path) {
+        if self.bad.contains(path) || self.exhausted {
             return false;
         }
         if let Some(p) = check_entry_path(path) {
