@@ -159,22 +159,26 @@ impl FixtureSpec {
     /// default, with as many tasks (of about 12 KiB of code each) as it takes,
     /// calibrated on a small sample.
     pub fn sized(target: u64, seed: u64) -> Self {
-        let base = FixtureSpec::new()
-            .seed(seed)
-            .layers(8)
-            .code_bytes(12 * 1024);
-        let sample_tasks = 40;
-        let fixed = base.clone().tasks(0).to_bytes().len() as u64;
-        let sample = base.clone().tasks(sample_tasks).to_bytes().len() as u64;
-        let per_task = (sample.saturating_sub(fixed) / sample_tasks as u64).max(1);
-        let tasks = (target.saturating_sub(fixed) / per_task).max(1) as usize;
-        let scale = (tasks / 50).max(1);
-        base.tasks(tasks)
-            .tables(6 * scale)
-            .quality_rules(4 * scale)
-            .service_apis(3 * scale)
-            .file_resources(3 * scale)
-            .functions(2 * scale)
+        // One "unit" is 50 tasks with the default mix of other objects;
+        // measure an empty package and one unit, then scale.
+        let unit = |n: usize| {
+            FixtureSpec::new()
+                .seed(seed)
+                .layers(8)
+                .code_bytes(12 * 1024)
+                .tasks(50 * n)
+                .tables(6 * n)
+                .quality_rules(4 * n)
+                .service_apis(3 * n)
+                .file_resources(3 * n)
+                .functions(2 * n)
+        };
+        let fixed = unit(0).to_bytes().len() as u64;
+        let one = (unit(1).to_bytes().len() as u64)
+            .saturating_sub(fixed)
+            .max(1);
+        let units = (target.saturating_sub(fixed) / one).max(1) as usize;
+        unit(units)
     }
 
     pub fn source(&self) -> SourceInfo {
