@@ -2,3 +2,9 @@
 //! workspaces between workspaces.
 
 pub mod api;
+pub mod conditions;
+pub mod controller;
+pub mod edition;
+pub mod operator;
+pub mod telemetry;
+pub mod testenv;

@@ -3,6 +3,10 @@
 //! This module holds types only: no controller code, no I/O. Every field's doc
 //! comment is what `kubectl explain` shows, so it is written for the user.
 
+// kube-derive repeats `type_ = ...` across printcolumn(...) groups, which
+// clippy reads as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 mod common;
 mod import_task;
 mod objects;

@@ -1,0 +1,44 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+/// What every reconciler shares.
+#[derive(Clone)]
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    /// Consecutive failures per object, for exponential backoff; reset on success.
+    failures: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Context {
+    pub fn new(client: Client) -> Self {
+        let reporter = Reporter {
+            controller: "ferry".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            failures: Arc::default(),
+        }
+    }
+
+    /// Counts a failure for `key` and returns how many in a row.
+    pub fn failed(&self, key: &str) -> u32 {
+        let mut failures = self.failures.lock().expect("failure map poisoned");
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Forgets the failures of `key`.
+    pub fn succeeded(&self, key: &str) {
+        self.failures
+            .lock()
+            .expect("failure map poisoned")
+            .remove(key);
+    }
+}

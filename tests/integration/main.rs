@@ -1,0 +1,5 @@
+//! Integration tests against a real kube-apiserver and etcd, with real RBAC,
+//! CRD schema validation and status subresources. See `support.rs`.
+
+mod foundation;
+mod support;

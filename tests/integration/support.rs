@@ -1,0 +1,98 @@
+//! One control plane and one operator per test binary, shared by its tests.
+//!
+//! Measured on the 2-core machine: starting etcd + kube-apiserver and
+//! installing the CRDs takes several seconds, so the tests of this binary
+//! share one control plane and isolate themselves by name (each test uses
+//! its own tenants, workspaces and namespaces). The operator runs once, on
+//! its own thread and runtime, exactly as it runs in a cluster.
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ferry::testenv::{ControlPlane, Options, User};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+
+static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
+static OPERATOR: OnceLock<()> = OnceLock::new();
+
+/// The shared control plane, started on first use with Ferry's CRDs installed.
+pub fn control_plane() -> &'static ControlPlane {
+    CONTROL_PLANE.get_or_init(|| {
+        // Started on a thread of its own: tests run on their own runtimes,
+        // and the control plane must not belong to any one of them.
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let cp = ControlPlane::start(Options::default())
+                    .await
+                    .expect("starting the control plane");
+                cp.install_crds(&ferry::api::all_crds())
+                    .await
+                    .expect("installing CRDs");
+                cp
+            })
+        })
+        .join()
+        .expect("control plane start panicked")
+    })
+}
+
+/// Starts the operator once for this test binary.
+pub fn operator() {
+    OPERATOR.get_or_init(|| {
+        let cp = control_plane();
+        let kubeconfig = cp.kubeconfig(User::Admin);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let client = client_from(&kubeconfig).await;
+                ferry::operator::run(client, std::future::pending()).await;
+            })
+        });
+    });
+}
+
+async fn client_from(path: &std::path::Path) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+/// A client acting as `user`, for the calling test's runtime.
+pub async fn client(user: User) -> Client {
+    control_plane().client(user).await.expect("client")
+}
+
+/// Polls `name` until `ready` holds, or panics after `timeout` showing the
+/// last state seen.
+pub async fn wait_for<K, F>(api: &Api<K>, name: &str, timeout: Duration, ready: F) -> K
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    F: Fn(&K) -> bool,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let current = api.get_opt(name).await.expect("get");
+        if let Some(obj) = current.as_ref().filter(|obj| ready(obj)) {
+            return obj.clone();
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{name} did not reach the expected state within {timeout:?}; last seen: {current:#?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `f` with a timeout that names what timed out.
+#[allow(dead_code)]
+pub async fn within<T>(what: &str, timeout: Duration, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(timeout, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {timeout:?}"))
+}
