@@ -1,10 +1,10 @@
 //! Ferry: a Kubernetes operator that migrates the objects of data-development
 //! workspaces between workspaces.
 
-pub mod api;
+pub use ferry_api as api;
+pub use ferry_api::edition;
 pub mod conditions;
 pub mod controller;
-pub mod edition;
 pub mod operator;
 pub mod telemetry;
 pub mod testenv;

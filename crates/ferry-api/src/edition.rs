@@ -12,7 +12,7 @@
 //! reading is the single `local_upload` cell below, so changing it is a
 //! one-line edit.
 
-use crate::api::{Edition, EditionLimits};
+use crate::{Edition, EditionLimits};
 
 /// 30 MB, the seed's local-upload limit, in bytes (MB = 2^20 bytes, as the
 /// console counts it).

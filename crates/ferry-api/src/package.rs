@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::{KeySelector, LocalObjectReference, conditions_schema};
+use crate::{KeySelector, LocalObjectReference, conditions_schema};
 
 /// A migration package: where its bytes come from and, once verified, the
 /// stored artifact and a summary of what it holds.
@@ -281,7 +281,7 @@ pub struct PackageSummary {
     pub objects: BTreeMap<String, u64>,
     /// Compute resources the objects use, with their types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compute_resources: Vec<super::ComputeResource>,
+    pub compute_resources: Vec<crate::ComputeResource>,
     /// Resource groups the objects use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_groups: Vec<String>,

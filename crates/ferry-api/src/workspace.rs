@@ -2,7 +2,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::conditions_schema;
+use crate::conditions_schema;
 
 /// A data-development workspace: the namespace holding its objects, its
 /// compute resources and resource groups.
@@ -138,7 +138,7 @@ pub struct WorkspaceStatus {
     pub observed_generation: Option<i64>,
     /// The tenant's edition, copied here so importers need one read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edition: Option<super::Edition>,
+    pub edition: Option<crate::Edition>,
     /// `Ready`, `Reconciling` and `Stalled`, as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]

@@ -3,7 +3,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::conditions_schema;
+use crate::conditions_schema;
 
 /// One import of one package into the workspace whose namespace holds the
 /// task, with its mappings and settings. Its status is the state machine and

@@ -11,7 +11,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ObjectState, Studio, preserve_unknown_object};
+use crate::{ObjectState, Studio, preserve_unknown_object};
 
 /// The fields every workspace object has.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

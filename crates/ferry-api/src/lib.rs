@@ -1,4 +1,4 @@
-//! The custom resources of `ferry.dev/v1alpha1`.
+//! The custom resources of `ferry.dev/v1alpha1`, and the edition table.
 //!
 //! This module holds types only: no controller code, no I/O. Every field's doc
 //! comment is what `kubectl explain` shows, so it is written for the user.
@@ -8,6 +8,7 @@
 #![allow(clippy::duplicated_attributes)]
 
 mod common;
+pub mod edition;
 mod import_task;
 mod objects;
 mod package;

@@ -3,7 +3,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::conditions_schema;
+use crate::conditions_schema;
 
 /// A tenant (an account) and its edition. The edition decides the limits
 /// Ferry enforces: packages exported, local upload size, object-store
