@@ -37,7 +37,6 @@ enum Cmd {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Cmd::Up { dir, port, examples } = Cli::parse().command;
-    telemetry::init(LogFormat::Text);
     // A fresh cluster each time: stale etcd data and certificates from an
     // earlier run would only confuse.
     if dir.exists() {
@@ -66,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
     println!("  kubectl get ferry");
     println!("Ctrl-C stops the operator and the control plane.");
     println!();
+    // Logging starts once the control plane is up: its readiness probes
+    // fail by design while it starts, and those failures are not news.
+    telemetry::init(LogFormat::Text);
     let client = cp.client(User::Admin).await?;
     ferry::operator::run(client, ferry::operator::shutdown_signal()).await;
     drop(cp);
