@@ -2,10 +2,53 @@
 //! workspace and an ImportTask's settings, compute what the import does to
 //! every object and in which order. Pure: no Kubernetes I/O, no async, no
 //! network, so every rule of the seed is unit-tested here directly.
+//!
+//! - [`plan()`]: the entry point, [`Inputs`] to [`Plan`] or [`PlanError`].
+//! - [`mapping`]: compute resources, resource groups, business processes.
+//! - [`rename`]: dependency mapping (project rename, whole identifiers only).
+//! - [`dryrun`]: dry-run by name and by label selector.
+//! - [`naming`]: Kubernetes names, labels, content digests.
+//! - [`order`]: the order of the steps.
+//! - [`phase`]: which objects each import phase writes, commits, deploys.
+//! - [`report`]: per-object records and counts for status.
 
+pub mod dryrun;
+pub mod error;
+pub mod mapping;
 pub mod naming;
+pub mod order;
+pub mod plan;
 pub mod rename;
 
+pub use error::{PlanError, Problem, Rule};
 pub use ferry_package::ObjectType;
 pub use naming::{content_digest, kube_name};
+pub use plan::{
+    Action, ActionCounts, Delivery, Destination, Inputs, Plan, PlannedObject, RuleLink,
+    TaskIdentity, plan,
+};
 pub use rename::Renamer;
+
+/// The API's name for a package object type.
+pub fn api_type(t: ObjectType) -> ferry_api::ObjectType {
+    match t {
+        ObjectType::FileResource => ferry_api::ObjectType::FileResource,
+        ObjectType::Function => ferry_api::ObjectType::Function,
+        ObjectType::Table => ferry_api::ObjectType::Table,
+        ObjectType::ScheduledTask => ferry_api::ObjectType::ScheduledTask,
+        ObjectType::ServiceApi => ferry_api::ObjectType::ServiceApi,
+        ObjectType::QualityRule => ferry_api::ObjectType::QualityRule,
+    }
+}
+
+/// The package's name for an API object type.
+pub fn package_type(t: ferry_api::ObjectType) -> ObjectType {
+    match t {
+        ferry_api::ObjectType::FileResource => ObjectType::FileResource,
+        ferry_api::ObjectType::Function => ObjectType::Function,
+        ferry_api::ObjectType::Table => ObjectType::Table,
+        ferry_api::ObjectType::ScheduledTask => ObjectType::ScheduledTask,
+        ferry_api::ObjectType::ServiceApi => ObjectType::ServiceApi,
+        ferry_api::ObjectType::QualityRule => ObjectType::QualityRule,
+    }
+}

@@ -1,0 +1,775 @@
+//! The plan: for every object of the package, its action and its final
+//! content after every mapping, in import order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_api::{ChangeOwnerMode, CommitRule, Edition, ImportTaskSpec, PlanSummary, WorkspaceSpec};
+use ferry_package::{FileEntry, ObjectType, PackageObject, SourceInfo, Studio};
+use serde_json::{Map, Value};
+
+use crate::error::{PlanError, Problem, Rule};
+use crate::mapping::{compute_of, group_of};
+use crate::naming::{self, content_digest, kube_name};
+use crate::order::{Node, import_order};
+use crate::rename::Renamer;
+use crate::{dryrun, mapping};
+
+/// The destination workspace.
+#[derive(Clone, Copy, Debug)]
+pub struct Destination<'a> {
+    /// The Workspace's `metadata.name`.
+    pub name: &'a str,
+    pub workspace: &'a WorkspaceSpec,
+    /// The destination tenant's name.
+    pub tenant: &'a str,
+    /// The destination tenant's edition (decides auto commit and deploy).
+    pub edition: Edition,
+}
+
+/// Who is importing, for labels and annotations.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskIdentity<'a> {
+    /// The ImportTask's `metadata.name`.
+    pub name: &'a str,
+    /// Its `metadata.uid`.
+    pub uid: &'a str,
+    /// `sha256:<hex>` of the package.
+    pub package_digest: &'a str,
+}
+
+/// Everything the plan depends on. Scripts should have their content filled
+/// in from code files (`PackageReader::with_code`) so that the project
+/// rename reaches the code and the planned spec carries it.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a> {
+    pub objects: &'a [PackageObject],
+    /// The manifest's source (tenant, region, project name).
+    pub source: &'a SourceInfo,
+    pub destination: Destination<'a>,
+    /// Real names already present in the destination, per type.
+    pub existing: &'a BTreeMap<ObjectType, BTreeSet<String>>,
+    /// Tables that exist for the destination beyond its Table objects (for
+    /// attaching quality rules).
+    pub existing_tables: &'a BTreeSet<String>,
+    pub task: &'a ImportTaskSpec,
+    /// The user who created the ImportTask.
+    pub creator: &'a str,
+    pub identity: TaskIdentity<'a>,
+}
+
+/// What happens to an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Written to the destination.
+    Create,
+    /// Overwrites the destination's object of the same name. Only quality
+    /// rules, when the package holds rules and scheduled tasks (the seed's
+    /// one exception to "never overwrite").
+    Update,
+    /// A same-named object exists in the destination: not overwritten, not
+    /// committed, reported.
+    Conflict,
+    /// Not imported, for the reason in the message.
+    Skip,
+}
+
+impl Action {
+    /// Whether the object is written to the destination.
+    pub fn writes(self) -> bool {
+        matches!(self, Action::Create | Action::Update)
+    }
+}
+
+/// Whether an object is committed and deployed after it is written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Committed in the Committing phase. For tables: committed when either
+    /// `committingRules.tables.development` or `.production` is set.
+    pub commit: bool,
+    /// Deployed to production in the Deploying phase. For tables: only with
+    /// `committingRules.tables.production`.
+    pub deploy: bool,
+    /// Why it is not committed or deployed, when it is not.
+    pub note: Option<String>,
+}
+
+/// How a quality rule relates to its table and tasks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleLink {
+    /// Real name of the monitored table.
+    pub table: String,
+    /// Whether the table exists (in the package or the destination). A rule
+    /// that is not attached is imported anyway and attaches when the table
+    /// appears.
+    pub attached: bool,
+    /// Scheduled tasks of the package whose outputs include the rule's
+    /// `scheduledTaskOutput`, by real name, sorted.
+    pub associated_tasks: Vec<String>,
+    /// Why the rule is unattached or has no task, if so.
+    pub notes: Vec<String>,
+}
+
+/// One object of the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedObject {
+    pub object_type: ObjectType,
+    /// The real name.
+    pub name: String,
+    /// `metadata.name` (see [`kube_name`]).
+    pub kube_name: String,
+    pub action: Action,
+    /// Why the action (for conflicts, skips and updates).
+    pub message: Option<String>,
+    /// The final spec, in the shape of the type's `XxxSpec` (camelCase,
+    /// `flowSpec` included), after every mapping.
+    pub spec: Map<String, Value>,
+    /// SHA-256 (hex) of `spec`.
+    pub content_digest: String,
+    /// Labels to put on the object.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations to put on the object.
+    pub annotations: BTreeMap<String, String>,
+    pub delivery: Delivery,
+    /// A scheduled task set to dry-run (recurrence `Skip`).
+    pub dry_run: bool,
+    /// For quality rules.
+    pub rule: Option<RuleLink>,
+    /// The object's files in the package (code and resource binaries).
+    pub files: Vec<FileEntry>,
+    /// Position of the object in `Inputs::objects`.
+    pub source_index: usize,
+}
+
+/// Counts per action.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActionCounts {
+    pub create: u64,
+    pub update: u64,
+    pub conflict: u64,
+    pub skip: u64,
+}
+
+/// The whole plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Every object, in import order (see [`crate::order`]).
+    pub objects: Vec<PlannedObject>,
+    /// Harmless oddities worth showing (unused mapping entries, ...).
+    pub warnings: Vec<String>,
+    /// Source compute resource to destination, by display name.
+    pub compute_mapping: BTreeMap<String, String>,
+    /// Source resource group to destination.
+    pub resource_group_mapping: BTreeMap<String, String>,
+    /// Source business process to destination (unmapped ones keep their name).
+    pub business_process_mapping: BTreeMap<String, String>,
+    /// Project renames applied.
+    pub renames: BTreeMap<String, String>,
+    pub edition: Edition,
+    /// Whether the edition commits and deploys automatically.
+    pub auto_commit_and_deploy: bool,
+    pub has_tasks: bool,
+    pub has_rules: bool,
+}
+
+impl Plan {
+    /// The object of this type and real name.
+    pub fn get(&self, t: ObjectType, name: &str) -> Option<&PlannedObject> {
+        self.objects
+            .iter()
+            .find(|o| o.object_type == t && o.name == name)
+    }
+
+    pub fn counts(&self) -> ActionCounts {
+        let mut c = ActionCounts::default();
+        for o in &self.objects {
+            match o.action {
+                Action::Create => c.create += 1,
+                Action::Update => c.update += 1,
+                Action::Conflict => c.conflict += 1,
+                Action::Skip => c.skip += 1,
+            }
+        }
+        c
+    }
+
+    /// The summary for `status.plan`: `create` counts every object that will
+    /// be written (updated quality rules included), and the first
+    /// `max_conflicts` conflicts are listed as `Type/name`.
+    pub fn summary(&self, max_conflicts: usize) -> PlanSummary {
+        let c = self.counts();
+        PlanSummary {
+            create: c.create + c.update,
+            conflict: c.conflict,
+            skip: c.skip,
+            first_conflicts: self
+                .objects
+                .iter()
+                .filter(|o| o.action == Action::Conflict)
+                .take(max_conflicts)
+                .map(|o| format!("{}/{}", o.object_type, o.name))
+                .collect(),
+        }
+    }
+}
+
+/// Most names listed in one problem message.
+const MAX_LISTED: usize = 20;
+
+fn listed(items: &[String]) -> String {
+    let mut s = items
+        .iter()
+        .take(MAX_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > MAX_LISTED {
+        s.push_str(&format!(" and {} more", items.len() - MAX_LISTED));
+    }
+    s
+}
+
+/// Computes the plan, or every problem that prevents it.
+pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let objs = inp.objects;
+    let dest = inp.destination;
+    let ws = dest.workspace;
+    let spec = inp.task;
+
+    check_package(objs, &mut problems);
+    let compute = mapping::resolve_compute(
+        objs,
+        &spec.compute_resource_mapping,
+        dest.name,
+        ws,
+        &mut problems,
+        &mut warnings,
+    );
+    let groups = mapping::resolve_groups(
+        objs,
+        &spec.resource_group_mapping,
+        dest.name,
+        ws,
+        &mut problems,
+        &mut warnings,
+    );
+    let processes = mapping::resolve_business_processes(
+        objs,
+        &spec.data_service_mapping,
+        &mut problems,
+        &mut warnings,
+    );
+    let renamer = Renamer::new(
+        spec.dependency_mapping
+            .iter()
+            .map(|d| (d.source_project.clone(), d.new_project.clone())),
+    );
+    warn_on_missing_rename(inp, &renamer, &mut warnings);
+    let dry = dry_run_tasks(objs, spec, &mut problems);
+    let owner = match spec.change_owner.mode {
+        ChangeOwnerMode::NotModify => None,
+        ChangeOwnerMode::Specify => match spec.change_owner.owner.as_deref() {
+            Some(o) if !o.is_empty() => Some(o),
+            _ => {
+                problems.push(Problem::new(
+                    Rule::OwnerMissing,
+                    "spec.changeOwner.mode is Specify but spec.changeOwner.owner is empty",
+                ));
+                None
+            }
+        },
+    };
+    let auto = ferry_api::edition::limits(dest.edition).auto_commit_and_deploy;
+    let present = |t: ObjectType| {
+        objs.iter()
+            .any(|o| o.object_type == t && o.studio == Studio::Legacy && !o.name.trim().is_empty())
+    };
+    let has_tasks = present(ObjectType::ScheduledTask);
+    let has_rules = present(ObjectType::QualityRule);
+
+    let ctx = Ctx {
+        inp,
+        compute: &compute,
+        groups: &groups,
+        processes: &processes,
+        renamer: &renamer,
+        owner,
+        auto,
+        has_tasks,
+        has_rules,
+    };
+    let mut planned: Vec<PlannedObject> = objs
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.studio == Studio::Legacy)
+        .map(|(i, o)| ctx.object(i, o, dry.contains(&i)))
+        .collect();
+    link_rules(&mut planned, inp);
+    for p in &mut planned {
+        finish(p, &inp.identity);
+    }
+
+    let order = {
+        let nodes: Vec<Node<'_>> = planned
+            .iter()
+            .map(|p| Node {
+                object_type: p.object_type,
+                name: &p.name,
+                inputs: strings(&p.spec, "inputs"),
+                outputs: strings(&p.spec, "outputs"),
+            })
+            .collect();
+        import_order(&nodes)
+    };
+    let order = match order {
+        Ok(o) => o,
+        Err(stuck) => {
+            problems.push(Problem::new(
+                Rule::DependencyCycle,
+                format!(
+                    "scheduled tasks {} depend on each other in a cycle (through their inputs and outputs)",
+                    listed(&stuck)
+                ),
+            ));
+            Vec::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(PlanError { problems });
+    }
+    let mut slots: Vec<Option<PlannedObject>> = planned.into_iter().map(Some).collect();
+    let objects = order
+        .into_iter()
+        .map(|i| slots[i].take().expect("the order is a permutation"))
+        .collect();
+    Ok(Plan {
+        objects,
+        warnings,
+        compute_mapping: compute,
+        resource_group_mapping: groups,
+        business_process_mapping: processes,
+        renames: renamer.pairs().clone(),
+        edition: dest.edition,
+        auto_commit_and_deploy: auto,
+        has_tasks,
+        has_rules,
+    })
+}
+
+fn strings<'m>(m: &'m Map<String, Value>, key: &str) -> Vec<&'m str> {
+    m.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The seed: objects of the new-version Data Studio cannot be imported, and
+/// a package carrying them is refused naming them. Real names are unique per
+/// type (conflicts and kube names rely on it).
+fn check_package(objs: &[PackageObject], problems: &mut Vec<Problem>) {
+    let new: Vec<String> = objs
+        .iter()
+        .filter(|o| o.studio == Studio::New)
+        .map(|o| format!("{}/{}", o.object_type, o.name))
+        .collect();
+    if !new.is_empty() {
+        problems.push(Problem::new(
+            Rule::NewStudioObject,
+            format!(
+                "the package carries {} authored in the new-version Data Studio, which cannot be imported: {}",
+                if new.len() == 1 { "1 object".to_string() } else { format!("{} objects", new.len()) },
+                listed(&new)
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut dups = BTreeSet::new();
+    for o in objs {
+        if !o.name.is_empty() && !seen.insert((o.object_type, o.name.as_str())) {
+            dups.insert((o.object_type, o.name.as_str()));
+        }
+    }
+    for (t, n) in dups {
+        problems.push(Problem::new(
+            Rule::DuplicateObject,
+            format!(
+                "the package holds several {t} objects named {n:?}: real names are unique per type"
+            ),
+        ));
+    }
+}
+
+/// Between tenants or regions, references to the source project usually do
+/// not resolve; say so when no rename was asked for (but do not invent one:
+/// the seed renames only when asked).
+fn warn_on_missing_rename(inp: &Inputs<'_>, renamer: &Renamer, warnings: &mut Vec<String>) {
+    let src = inp.source;
+    let ws = inp.destination.workspace;
+    let Some(project) = src.project_name.as_deref() else {
+        return;
+    };
+    let same_tenant = src
+        .tenant
+        .as_deref()
+        .is_none_or(|t| t == inp.destination.tenant);
+    let same_region = match (src.region.as_deref(), ws.region.as_deref()) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    if renamer.is_empty() && project != ws.project_name && !(same_tenant && same_region) {
+        warnings.push(format!(
+            "the package comes from project {project:?} of another tenant or region and spec.dependencyMapping is empty: references to {project:?} in code, parameters and outputs are kept as they are"
+        ));
+    }
+}
+
+/// Positions of the tasks to import as dry-run: named ones (each must be a
+/// scheduled task of the package) and those whose labels match the selector.
+fn dry_run_tasks(
+    objs: &[PackageObject],
+    spec: &ImportTaskSpec,
+    problems: &mut Vec<Problem>,
+) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    let Some(dry) = &spec.dry_run else {
+        return out;
+    };
+    let tasks: BTreeMap<&str, usize> = objs
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.object_type == ObjectType::ScheduledTask)
+        .map(|(i, o)| (o.name.as_str(), i))
+        .collect();
+    for name in &dry.tasks {
+        match tasks.get(name.as_str()) {
+            Some(&i) => {
+                out.insert(i);
+            }
+            None => problems.push(Problem::new(
+                Rule::DryRunTaskNotFound,
+                format!(
+                    "spec.dryRun.tasks names {name:?}, which is not a scheduled task of the package"
+                ),
+            )),
+        }
+    }
+    if let Some(sel) = &dry.selector {
+        for &i in tasks.values() {
+            match dryrun::matches(sel, &dryrun::object_labels(&objs[i])) {
+                Ok(true) => {
+                    out.insert(i);
+                }
+                Ok(false) => {}
+                Err(msg) => {
+                    problems.push(Problem::new(Rule::InvalidSelector, msg));
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What every object's planning shares.
+struct Ctx<'c, 'a> {
+    inp: &'c Inputs<'a>,
+    compute: &'c BTreeMap<String, String>,
+    groups: &'c BTreeMap<String, String>,
+    processes: &'c BTreeMap<String, String>,
+    renamer: &'c Renamer,
+    owner: Option<&'c str>,
+    auto: bool,
+    has_tasks: bool,
+    has_rules: bool,
+}
+
+impl Ctx<'_, '_> {
+    fn object(&self, index: usize, o: &PackageObject, dry_run: bool) -> PlannedObject {
+        let t = o.object_type;
+        let (action, message) = self.action(o);
+        let spec = self.spec(o, dry_run);
+        let delivery = self.delivery(t, action);
+        PlannedObject {
+            object_type: t,
+            name: o.name.clone(),
+            kube_name: kube_name(t, &o.name),
+            action,
+            message,
+            spec,
+            content_digest: String::new(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            delivery,
+            dry_run,
+            rule: None,
+            files: o.files.clone(),
+            source_index: index,
+        }
+    }
+
+    fn action(&self, o: &PackageObject) -> (Action, Option<String>) {
+        let t = o.object_type;
+        if o.name.trim().is_empty() {
+            return (
+                Action::Skip,
+                Some(format!("the {t} has no name, so it cannot be created")),
+            );
+        }
+        let exists = self
+            .inp
+            .existing
+            .get(&t)
+            .is_some_and(|names| names.contains(&o.name));
+        if !exists {
+            return (Action::Create, None);
+        }
+        let ws = self.inp.destination.name;
+        if t == ObjectType::QualityRule && self.has_rules && self.has_tasks {
+            return (
+                Action::Update,
+                Some(format!(
+                    "quality rule {:?} exists in workspace {ws:?}: updated, because the package holds quality rules and scheduled tasks",
+                    o.name
+                )),
+            );
+        }
+        (
+            Action::Conflict,
+            Some(format!(
+                "a {t} named {:?} already exists in workspace {ws:?}: not overwritten, not committed",
+                o.name
+            )),
+        )
+    }
+
+    fn spec(&self, o: &PackageObject, dry_run: bool) -> Map<String, Value> {
+        let t = o.object_type;
+        let r = self.renamer;
+        let mut s = o.spec.clone();
+        s.insert("name".into(), o.name.clone().into());
+        s.insert("studio".into(), "Legacy".into());
+        if !o.flow_spec.is_null() {
+            // Verbatim: the document as it came, not rewritten by mappings;
+            // the interpreted fields above it are what the destination uses.
+            s.insert("flowSpec".into(), o.flow_spec.clone());
+        }
+        let owner = match self.owner {
+            Some(owner) => Some(owner.to_string()),
+            None => match s.get("owner").and_then(Value::as_str) {
+                Some(o) if !o.is_empty() => Some(o.to_string()),
+                _ => Some(self.inp.creator.to_string()).filter(|c| !c.is_empty()),
+            },
+        };
+        match owner {
+            Some(owner) => s.insert("owner".into(), owner.into()),
+            None => s.remove("owner"),
+        };
+        if t != ObjectType::QualityRule
+            && let Some((c, _)) = compute_of(o)
+            && let Some(d) = self.compute.get(&c)
+        {
+            s.insert("computeResource".into(), d.clone().into());
+        }
+        match t {
+            ObjectType::ScheduledTask => {
+                if let Some(g) = group_of(o)
+                    && let Some(d) = self.groups.get(&g)
+                {
+                    s.insert("resourceGroup".into(), d.clone().into());
+                }
+                s.entry("script")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                r.apply_script(&mut s);
+                for key in ["inputs", "outputs", "parameters"] {
+                    r.apply_list(&mut s, key);
+                }
+                if dry_run {
+                    s.insert("recurrence".into(), "Skip".into());
+                }
+            }
+            ObjectType::Table => {
+                r.apply_field(&mut s, "guid");
+                r.apply_field(&mut s, "ddl");
+            }
+            ObjectType::QualityRule => {
+                s.entry("table").or_insert_with(|| "".into());
+                r.apply_field(&mut s, "scheduledTaskOutput");
+                // The seed: alert settings never leave the source workspace.
+                s.retain(|k, _| !k.to_ascii_lowercase().starts_with("alert"));
+            }
+            ObjectType::ServiceApi => {
+                r.apply_script(&mut s);
+                if let Some(bp) = s.get("businessProcess").and_then(Value::as_str)
+                    && let Some(d) = self.processes.get(bp)
+                {
+                    s.insert("businessProcess".into(), d.clone().into());
+                }
+            }
+            ObjectType::FileResource | ObjectType::Function => {}
+        }
+        s
+    }
+
+    fn delivery(&self, t: ObjectType, action: Action) -> Delivery {
+        if !action.writes() {
+            let why = match action {
+                Action::Conflict => {
+                    "conflict: the destination's object is kept, nothing is committed"
+                }
+                _ => "skipped: not imported",
+            };
+            return Delivery {
+                note: Some(why.into()),
+                ..Delivery::default()
+            };
+        }
+        if !self.auto {
+            return Delivery {
+                note: Some(format!(
+                    "the {:?} edition does not commit or deploy automatically: the object is saved uncommitted; commit and deploy it by hand",
+                    self.inp.destination.edition
+                )),
+                ..Delivery::default()
+            };
+        }
+        let rules = &self.inp.task.committing_rules;
+        let by_rule = |rule: CommitRule, field: &str| {
+            let yes = rule == CommitRule::Commit;
+            Delivery {
+                commit: yes,
+                deploy: yes,
+                note: (!yes).then(|| format!("spec.committingRules.{field} is DoNotCommit")),
+            }
+        };
+        match t {
+            ObjectType::FileResource => by_rule(rules.file_resources, "fileResources"),
+            ObjectType::Function => by_rule(rules.functions, "functions"),
+            ObjectType::Table => {
+                let (dev, prod) = (rules.tables.development, rules.tables.production);
+                Delivery {
+                    commit: dev || prod,
+                    deploy: prod,
+                    note: match (dev, prod) {
+                        (false, false) => Some(
+                            "spec.committingRules.tables commits to neither development nor production"
+                                .into(),
+                        ),
+                        (true, false) => Some(
+                            "spec.committingRules.tables.production is false: committed to development only"
+                                .into(),
+                        ),
+                        _ => None,
+                    },
+                }
+            }
+            ObjectType::ScheduledTask | ObjectType::ServiceApi | ObjectType::QualityRule => {
+                Delivery {
+                    commit: true,
+                    deploy: true,
+                    note: None,
+                }
+            }
+        }
+    }
+}
+
+/// Attaches each quality rule to its table (when the table is in the package
+/// or the destination) and associates it with the package's tasks whose
+/// outputs include its `scheduledTaskOutput`.
+fn link_rules(planned: &mut [PlannedObject], inp: &Inputs<'_>) {
+    let mut producers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut tables: BTreeSet<String> = inp.existing_tables.clone();
+    if let Some(t) = inp.existing.get(&ObjectType::Table) {
+        tables.extend(t.iter().cloned());
+    }
+    let mut has_tasks = false;
+    for p in planned.iter().filter(|p| p.action != Action::Skip) {
+        match p.object_type {
+            ObjectType::ScheduledTask => {
+                has_tasks = true;
+                for out in strings(&p.spec, "outputs") {
+                    producers
+                        .entry(out.to_string())
+                        .or_default()
+                        .insert(p.name.clone());
+                }
+            }
+            ObjectType::Table => {
+                tables.insert(p.name.clone());
+            }
+            _ => {}
+        }
+    }
+    let ws = inp.destination.name;
+    for p in planned
+        .iter_mut()
+        .filter(|p| p.object_type == ObjectType::QualityRule)
+    {
+        let table = p
+            .spec
+            .get("table")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut link = RuleLink {
+            attached: !table.is_empty() && tables.contains(&table),
+            table: table.clone(),
+            ..RuleLink::default()
+        };
+        if !link.attached {
+            link.notes.push(if table.is_empty() {
+                "the rule names no table: it is imported unattached".to_string()
+            } else {
+                format!(
+                    "table {table:?} is neither in the package nor in workspace {ws:?}: the rule is imported unattached and attaches when the table appears"
+                )
+            });
+        }
+        let output = p.spec.get("scheduledTaskOutput").and_then(Value::as_str);
+        if !has_tasks {
+            link.notes.push(
+                "the package holds no scheduled tasks: the rule is imported without task association"
+                    .into(),
+            );
+        } else if let Some(out) = output {
+            match producers.get(out) {
+                Some(names) => link.associated_tasks = names.iter().cloned().collect(),
+                None => link.notes.push(format!(
+                    "no scheduled task of the package outputs {out:?}: the rule is associated with no task"
+                )),
+            }
+        }
+        p.rule = Some(link);
+    }
+}
+
+/// Digest, labels and annotations, once the spec is final.
+fn finish(p: &mut PlannedObject, id: &TaskIdentity<'_>) {
+    p.content_digest = content_digest(&p.spec);
+    p.labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            "ferry".to_string(),
+        ),
+        (
+            naming::LABEL_IMPORT_TASK_UID.to_string(),
+            id.uid.to_string(),
+        ),
+        (
+            naming::LABEL_CONTENT_DIGEST.to_string(),
+            p.content_digest[..naming::DIGEST_LABEL_LEN].to_string(),
+        ),
+    ]);
+    p.annotations = BTreeMap::from([
+        (
+            naming::ANNOTATION_IMPORT_TASK.to_string(),
+            id.name.to_string(),
+        ),
+        (
+            naming::ANNOTATION_PACKAGE_DIGEST.to_string(),
+            id.package_digest.to_string(),
+        ),
+        (naming::ANNOTATION_REAL_NAME.to_string(), p.name.clone()),
+    ]);
+}
