@@ -17,17 +17,21 @@ pub mod error;
 pub mod mapping;
 pub mod naming;
 pub mod order;
+pub mod phase;
 pub mod plan;
 pub mod rename;
+pub mod report;
 
 pub use error::{PlanError, Problem, Rule};
 pub use ferry_package::ObjectType;
 pub use naming::{content_digest, kube_name};
+pub use phase::{Phase, PhaseWork, work};
 pub use plan::{
     Action, ActionCounts, Delivery, Destination, Inputs, Plan, PlannedObject, RuleLink,
     TaskIdentity, plan,
 };
 pub use rename::Renamer;
+pub use report::{Outcome, Record, records, type_results};
 
 /// The API's name for a package object type.
 pub fn api_type(t: ObjectType) -> ferry_api::ObjectType {

@@ -58,7 +58,9 @@ pub struct Inputs<'a> {
 }
 
 /// What happens to an object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Action {
     /// Written to the destination.
     Create,
