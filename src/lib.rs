@@ -3,6 +3,7 @@
 
 pub use ferry_api as api;
 pub use ferry_api::edition;
+pub mod artifact;
 pub mod conditions;
 pub mod controller;
 pub mod operator;

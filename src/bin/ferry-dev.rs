@@ -12,7 +12,10 @@ use ferry::telemetry::{self, LogFormat};
 use ferry::testenv::{ControlPlane, Options, User, tools_bin};
 
 #[derive(Parser)]
-#[command(name = "ferry-dev", about = "A local control plane with Ferry running against it")]
+#[command(
+    name = "ferry-dev",
+    about = "A local control plane with Ferry running against it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -36,13 +39,21 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cmd::Up { dir, port, examples } = Cli::parse().command;
+    let Cmd::Up {
+        dir,
+        port,
+        examples,
+    } = Cli::parse().command;
     // A fresh cluster each time: stale etcd data and certificates from an
     // earlier run would only confuse.
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
-    let cp = ControlPlane::start(Options { dir: Some(dir.clone()), port: Some(port) }).await?;
+    let cp = ControlPlane::start(Options {
+        dir: Some(dir.clone()),
+        port: Some(port),
+    })
+    .await?;
     cp.install_crds(&ferry::api::all_crds()).await?;
     let kubeconfig = cp.kubeconfig(User::Admin);
     if examples.exists() {
@@ -50,7 +61,13 @@ async fn main() -> anyhow::Result<()> {
         let status = Command::new(&kubectl)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
-            .args(["apply", "--server-side", "--field-manager=ferry-dev", "-R", "-f"])
+            .args([
+                "apply",
+                "--server-side",
+                "--field-manager=ferry-dev",
+                "-R",
+                "-f",
+            ])
             .arg(&examples)
             .status()
             .context("running kubectl apply")?;
@@ -59,7 +76,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!();
-    println!("Ferry is running against a local control plane at {}.", cp.server);
+    println!(
+        "Ferry is running against a local control plane at {}.",
+        cp.server
+    );
     println!("In another terminal:");
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  kubectl get ferry");
@@ -69,7 +89,11 @@ async fn main() -> anyhow::Result<()> {
     // fail by design while it starts, and those failures are not news.
     telemetry::init(LogFormat::Text);
     let client = cp.client(User::Admin).await?;
-    ferry::operator::run(client, ferry::operator::shutdown_signal()).await;
+    let settings = ferry::operator::Settings {
+        storage_dir: dir.join("artifacts"),
+        artifact_base_url: None,
+    };
+    ferry::operator::run(client, settings, ferry::operator::shutdown_signal()).await?;
     drop(cp);
     Ok(())
 }

@@ -2,6 +2,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use kube::Client;
+
+use crate::artifact::ArtifactStore;
 use kube::runtime::events::{Recorder, Reporter};
 
 /// What every reconciler shares.
@@ -9,12 +11,16 @@ use kube::runtime::events::{Recorder, Reporter};
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
+    /// Verified packages, by digest.
+    pub store: ArtifactStore,
+    /// Base URL under which the artifact server serves `/<namespace>/<package>`.
+    pub artifact_base_url: Option<String>,
     /// Consecutive failures per object, for exponential backoff; reset on success.
     failures: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl Context {
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, store: ArtifactStore, artifact_base_url: Option<String>) -> Self {
         let reporter = Reporter {
             controller: "ferry".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -22,6 +28,8 @@ impl Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            store,
+            artifact_base_url,
             failures: Arc::default(),
         }
     }

@@ -3,6 +3,8 @@
 
 mod context;
 mod error;
+mod export;
+pub mod package;
 mod status;
 pub mod tenant;
 pub mod workspace;

@@ -2,4 +2,5 @@
 //! CRD schema validation and status subresources. See `support.rs`.
 
 mod foundation;
+mod packages;
 mod support;

@@ -44,11 +44,17 @@ pub fn operator() {
     OPERATOR.get_or_init(|| {
         let cp = control_plane();
         let kubeconfig = cp.kubeconfig(User::Admin);
+        let settings = ferry::operator::Settings {
+            storage_dir: cp.dir().join("artifacts"),
+            artifact_base_url: None,
+        };
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async move {
                 let client = client_from(&kubeconfig).await;
-                ferry::operator::run(client, std::future::pending()).await;
+                ferry::operator::run(client, settings, std::future::pending())
+                    .await
+                    .expect("operator");
             })
         });
     });
@@ -95,4 +101,68 @@ pub async fn within<T>(what: &str, timeout: Duration, f: impl Future<Output = T>
     tokio::time::timeout(timeout, f)
         .await
         .unwrap_or_else(|_| panic!("{what} took longer than {timeout:?}"))
+}
+
+/// Creates a tenant and a Ready workspace (with the fixture generator's
+/// compute resources and resource groups, under destination names) whose
+/// objects live in namespace `ns`; returns once the workspace is Ready.
+#[allow(dead_code)]
+pub async fn tenant_and_workspace(
+    c: &Client,
+    tenant: &str,
+    edition: ferry::api::Edition,
+    ws: &str,
+    ns: &str,
+) {
+    use ferry::api::*;
+    use kube::api::PostParams;
+    let tenants: Api<Tenant> = Api::all(c.clone());
+    if tenants.get_opt(tenant).await.unwrap().is_none() {
+        tenants
+            .create(
+                &PostParams::default(),
+                &Tenant::new(
+                    tenant,
+                    TenantSpec {
+                        edition,
+                        display_name: None,
+                    },
+                ),
+            )
+            .await
+            .unwrap();
+    }
+    let spec = WorkspaceSpec {
+        tenant: tenant.into(),
+        namespace: ns.into(),
+        project_name: ws.replace('-', "_"),
+        region: Some("cn-shanghai".into()),
+        mode: WorkspaceMode::Standard,
+        compute_resources: ferry_package::fixtures::COMPUTE
+            .iter()
+            .map(|(name, type_, ..)| ComputeResource {
+                name: name.to_string(),
+                type_: type_.to_string(),
+                project: None,
+            })
+            .collect(),
+        resource_groups: ferry_package::fixtures::RESOURCE_GROUPS
+            .iter()
+            .map(|g| ResourceGroup {
+                name: g.to_string(),
+                type_: ResourceGroupType::Serverless,
+            })
+            .collect(),
+    };
+    let api: Api<Workspace> = Api::all(c.clone());
+    api.create(&PostParams::default(), &Workspace::new(ws, spec))
+        .await
+        .unwrap();
+    operator();
+    wait_for(&api, ws, Duration::from_secs(30), |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| ferry::conditions::is_true(&s.conditions, ferry::conditions::READY))
+    })
+    .await;
 }

@@ -95,6 +95,10 @@ pub struct TenantStatus {
     /// one package").
     #[serde(default)]
     pub exported_packages: u32,
+    /// UIDs of the packages counted, so an export retried after an operator
+    /// restart is never counted twice. Kept only while the edition has a limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counted_exports: Vec<String>,
     /// `Ready`, `Reconciling` and `Stalled`, as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]

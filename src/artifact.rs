@@ -1,0 +1,196 @@
+//! The artifact store: verified packages kept once each, by SHA-256, in the
+//! operator's storage directory (a PVC in the Helm chart, a temp dir in
+//! tests). Writes go to a temporary file first and are renamed into place,
+//! so a reader never sees half a package and a crash leaves no partial
+//! artifact under its digest.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// A stored file's identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    pub size: u64,
+}
+
+/// Content-addressed storage on a local directory.
+#[derive(Clone, Debug)]
+pub struct ArtifactStore {
+    root: PathBuf,
+}
+
+impl ArtifactStore {
+    /// Opens (and creates) the store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(root.join("sha256"))?;
+        fs::create_dir_all(root.join("incoming"))?;
+        Ok(ArtifactStore { root })
+    }
+
+    /// Where a new upload or download is written before it is verified.
+    pub fn incoming(&self) -> io::Result<tempfile::NamedTempFile> {
+        tempfile::NamedTempFile::new_in(self.root.join("incoming"))
+    }
+
+    /// Copies `reader` into a new temporary file, hashing as it goes and
+    /// refusing more than `max_bytes` (the caller's size limit: the edition's
+    /// upload size or the verifier's bound).
+    pub fn receive(
+        &self,
+        mut reader: impl Read,
+        max_bytes: u64,
+    ) -> Result<(tempfile::NamedTempFile, Stored), ReceiveError> {
+        let mut file = self.incoming()?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            if size > max_bytes {
+                return Err(ReceiveError::TooLarge { limit: max_bytes });
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])?;
+        }
+        file.flush()?;
+        Ok((
+            file,
+            Stored {
+                digest: format!("sha256:{}", hex(&hasher.finalize())),
+                size,
+            },
+        ))
+    }
+
+    /// Moves a received, verified file under its digest. Storing the same
+    /// content twice keeps one copy.
+    pub fn commit(&self, file: tempfile::NamedTempFile, stored: &Stored) -> io::Result<PathBuf> {
+        let path = self
+            .path(&stored.digest)
+            .ok_or_else(|| io::Error::other("malformed digest"))?;
+        if path.exists() {
+            return Ok(path);
+        }
+        file.persist(&path).map_err(|e| e.error)?;
+        Ok(path)
+    }
+
+    /// The path of a stored artifact, if the digest is well-formed.
+    pub fn path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| self.root.join("sha256").join(format!("{hex}.zip")))
+    }
+
+    /// Opens a stored artifact.
+    pub fn open_artifact(&self, digest: &str) -> io::Result<File> {
+        let path = self
+            .path(digest)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "malformed digest"))?;
+        File::open(path)
+    }
+
+    /// Deletes every artifact whose digest is not in `keep`, and leftovers of
+    /// interrupted uploads. Returns how many artifacts it removed.
+    pub fn collect_garbage(&self, keep: &HashSet<String>) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(self.root.join("sha256"))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let digest = format!("sha256:{}", name.trim_end_matches(".zip"));
+            if !keep.contains(&digest) {
+                fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// Why an upload was not received.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("the package is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("writing to the artifact store failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_content_is_stored_once_under_its_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let (f1, s1) = store.receive(&b"package bytes"[..], 100).unwrap();
+        let p1 = store.commit(f1, &s1).unwrap();
+        let (f2, s2) = store.receive(&b"package bytes"[..], 100).unwrap();
+        let p2 = store.commit(f2, &s2).unwrap();
+        assert_eq!((s1.clone(), p1), (s2, p2));
+        assert_eq!(s1.size, 13);
+        assert_eq!(fs::read_dir(dir.path().join("sha256")).unwrap().count(), 1);
+        // sha256("package bytes")
+        assert_eq!(
+            s1.digest,
+            format!("sha256:{}", hex(&Sha256::digest(b"package bytes")))
+        );
+    }
+
+    #[test]
+    fn oversize_input_is_refused_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let err = store.receive(&[0u8; 101][..], 100).unwrap_err();
+        assert!(matches!(err, ReceiveError::TooLarge { limit: 100 }));
+        assert_eq!(
+            fs::read_dir(dir.path().join("incoming")).unwrap().count(),
+            0
+        );
+        assert_eq!(fs::read_dir(dir.path().join("sha256")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn garbage_collection_keeps_only_referenced_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let mut digests = Vec::new();
+        for body in [&b"a"[..], b"b", b"c"] {
+            let (f, s) = store.receive(body, 10).unwrap();
+            store.commit(f, &s).unwrap();
+            digests.push(s.digest);
+        }
+        let keep: HashSet<String> = [digests[1].clone()].into();
+        assert_eq!(store.collect_garbage(&keep).unwrap(), 2);
+        assert!(store.open_artifact(&digests[1]).is_ok());
+        assert!(store.open_artifact(&digests[0]).is_err());
+    }
+
+    #[test]
+    fn malformed_digests_never_reach_the_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        assert!(store.path("sha256:../../etc/passwd").is_none());
+        assert!(store.path("md5:abc").is_none());
+    }
+}

@@ -1,0 +1,266 @@
+//! Export: write a package from a workspace's objects, and count it against
+//! the tenant's cumulative limit exactly once.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, PostParams};
+use kube::core::{Selector, SelectorExt};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::Context;
+use super::package::{Refusal, refuse};
+use crate::api::{
+    Edition, ExportMode, ExportSource, FileResource, Function, MigrationPackage, ObjectState,
+    ObjectType, QualityRule, ScheduledTask, ServiceApi, Table, Tenant, Workspace,
+};
+use crate::edition;
+
+/// One workspace object as export sees it.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub object_type: ObjectType,
+    pub spec: Map<String, Value>,
+    pub labels: BTreeMap<String, String>,
+    pub state: ObjectState,
+    /// The last time the object changed (created or changed state).
+    pub changed_at: Option<Timestamp>,
+}
+
+/// Which candidates an export takes, and which it skips with a reason.
+/// Pure: the selection rules of `spec.source.export`.
+pub fn select(export: &ExportSource, candidates: Vec<Candidate>) -> (Vec<Candidate>, Vec<String>) {
+    let mut taken = Vec::new();
+    let mut skipped = Vec::new();
+    let selector: Option<Selector> = export
+        .include
+        .as_ref()
+        .and_then(|i| i.selector.clone())
+        .and_then(|s| Selector::try_from(s).ok());
+    for c in candidates {
+        let name = c
+            .spec
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if c.spec.get("studio").and_then(Value::as_str) == Some("New") {
+            // The seed: objects of the new-version Data Studio cannot be exported.
+            skipped.push(format!(
+                "{}/{name}: created in the new-version Data Studio, which cannot be exported",
+                c.object_type
+            ));
+            continue;
+        }
+        if !export.object_status.is_empty() && !export.object_status.contains(&c.state) {
+            continue;
+        }
+        let wanted = match export.mode {
+            ExportMode::Full => true,
+            ExportMode::Incremental => match (&export.since, c.changed_at) {
+                (Some(since), Some(at)) => at > since.0,
+                _ => true,
+            },
+            ExportMode::Custom => {
+                let include = export.include.clone().unwrap_or_default();
+                (include.types.is_empty() || include.types.contains(&c.object_type))
+                    && (include.names.is_empty() || include.names.contains(&name))
+                    && selector.as_ref().is_none_or(|s| s.matches(&c.labels))
+            }
+        };
+        if wanted {
+            taken.push(c);
+        }
+    }
+    (taken, skipped)
+}
+
+async fn list<K>(
+    ctx: &Context,
+    ns: &str,
+    object_type: ObjectType,
+) -> Result<Vec<Candidate>, kube::Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let mut out = Vec::new();
+    for obj in api.list(&ListParams::default()).await? {
+        let value = serde_json::to_value(&obj).unwrap_or_default();
+        let spec = value
+            .get("spec")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let status = value.get("status");
+        let state = status
+            .and_then(|s| s.get("state"))
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or(ObjectState::Saved);
+        let changed_at = status
+            .and_then(|s| s.get("lastTransitionTime"))
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse().ok())
+            .or(obj.meta().creation_timestamp.as_ref().map(|t| t.0));
+        out.push(Candidate {
+            object_type,
+            spec,
+            labels: obj.labels().clone(),
+            state,
+            changed_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes the package of `export` and claims one export of the tenant.
+pub(super) async fn export_package(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+    export: &ExportSource,
+) -> Result<Vec<u8>, Refusal> {
+    let Some(ws) = Api::<Workspace>::all(ctx.client.clone())
+        .get_opt(&export.workspace)
+        .await?
+    else {
+        return Err(refuse(
+            "SourceNotFound",
+            format!(
+                "spec.source.export.workspace: Workspace {:?} does not exist",
+                export.workspace
+            ),
+        ));
+    };
+    let tenants: Api<Tenant> = Api::all(ctx.client.clone());
+    let Some(tenant) = tenants.get_opt(&ws.spec.tenant).await? else {
+        return Err(refuse(
+            "TenantNotFound",
+            format!(
+                "Tenant {:?} of Workspace {:?} does not exist",
+                ws.spec.tenant,
+                ws.name_any()
+            ),
+        ));
+    };
+    let uid = pkg.uid().unwrap_or_default();
+    let exported = tenant
+        .status
+        .as_ref()
+        .map(|s| s.exported_packages)
+        .unwrap_or(0);
+    let counted = tenant
+        .status
+        .as_ref()
+        .is_some_and(|s| s.counted_exports.contains(&uid));
+    if !counted && !edition::may_export(tenant.spec.edition, exported) {
+        return Err(limit_reached(&tenant));
+    }
+
+    let ns = &ws.spec.namespace;
+    let mut candidates = Vec::new();
+    candidates.extend(list::<FileResource>(ctx, ns, ObjectType::FileResource).await?);
+    candidates.extend(list::<Function>(ctx, ns, ObjectType::Function).await?);
+    candidates.extend(list::<Table>(ctx, ns, ObjectType::Table).await?);
+    candidates.extend(list::<ScheduledTask>(ctx, ns, ObjectType::ScheduledTask).await?);
+    candidates.extend(list::<ServiceApi>(ctx, ns, ObjectType::ServiceApi).await?);
+    candidates.extend(list::<QualityRule>(ctx, ns, ObjectType::QualityRule).await?);
+    let (taken, skipped) = select(export, candidates);
+    for line in &skipped {
+        tracing::info!(package = %pkg.name_any(), "{line}");
+    }
+    let bytes = write_package(&ws, &tenant.name_any(), export.mode, &taken)
+        .map_err(|e| refuse("ExportFailed", format!("writing the package failed: {e}")))?;
+    claim_export(&tenants, &tenant.name_any(), &uid).await?;
+    Ok(bytes)
+}
+
+fn write_package(
+    ws: &Workspace,
+    tenant: &str,
+    mode: ExportMode,
+    objects: &[Candidate],
+) -> Result<Vec<u8>, ferry_package::writer::WriteError> {
+    let source = ferry_package::SourceInfo {
+        tenant: Some(tenant.into()),
+        workspace: Some(ws.name_any()),
+        project_name: Some(ws.spec.project_name.clone()),
+        region: ws.spec.region.clone(),
+    };
+    let mode = match mode {
+        ExportMode::Full => ferry_package::ExportMode::Full,
+        ExportMode::Incremental => ferry_package::ExportMode::Incremental,
+        ExportMode::Custom => ferry_package::ExportMode::Custom,
+    };
+    let now = Timestamp::now().to_string();
+    let mut writer = ferry_package::PackageWriter::new(Cursor::new(Vec::new()), source, now, mode);
+    for c in objects {
+        let compute_type = c
+            .spec
+            .get("computeResource")
+            .and_then(Value::as_str)
+            .and_then(|name| ws.spec.compute_resources.iter().find(|r| r.name == name))
+            .map(|r| r.type_.as_str());
+        let object_type =
+            ferry_package::ObjectType::parse(c.object_type.kind()).expect("the six types match");
+        writer.add(&ferry_package::ExportedObject::from_spec(
+            object_type,
+            &c.spec,
+            true,
+            compute_type,
+        ))?;
+    }
+    let (cursor, _) = writer.finish()?;
+    Ok(cursor.into_inner())
+}
+
+fn limit_reached(tenant: &Tenant) -> Refusal {
+    let max = edition::limits(tenant.spec.edition)
+        .max_exported_packages
+        .unwrap_or(u32::MAX);
+    refuse(
+        "EditionLimitReached",
+        format!(
+            "Tenant {:?} has exported {max} packages, the most the {:?} edition allows; upgrade the edition to export more (the limit cannot be bought off)",
+            tenant.name_any(),
+            tenant.spec.edition
+        ),
+    )
+}
+
+/// Counts one export of package `uid` against the tenant, exactly once, with
+/// optimistic concurrency: the write carries the tenant's resourceVersion, so
+/// of two concurrent claims for the last slot one gets a conflict, re-reads,
+/// and is refused.
+async fn claim_export(tenants: &Api<Tenant>, name: &str, uid: &str) -> Result<(), Refusal> {
+    loop {
+        let mut tenant = tenants.get_status(name).await?;
+        let status = tenant.status.get_or_insert_with(Default::default);
+        if status.counted_exports.iter().any(|u| u == uid) {
+            return Ok(());
+        }
+        if !edition::may_export(tenant.spec.edition, status.exported_packages) {
+            return Err(limit_reached(&tenant));
+        }
+        status.exported_packages += 1;
+        if tenant.spec.edition != Edition::Enterprise {
+            status.counted_exports.push(uid.to_string());
+        }
+        let params = PostParams {
+            field_manager: Some("ferry-export".into()),
+            ..Default::default()
+        };
+        match tenants.replace_status(name, &params, &tenant).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

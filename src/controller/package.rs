@@ -1,0 +1,446 @@
+//! The MigrationPackage controller: fetch the package from its source,
+//! verify it before anything uses it, store it by digest, and summarise it.
+//!
+//! The pass is an ordered chain: resolve the tenant's edition, check the
+//! source against the edition, fetch into the store's incoming area, verify,
+//! commit under the digest, summarise. Whatever happens, status is written
+//! once at the end.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use serde::Serialize;
+
+use super::workspace::WORKSPACE_LABEL;
+use super::{Context, Error, apply_status, publish_if_changed};
+use crate::api::{
+    Artifact, ComputeResource, EditionLimits, MigrationPackage, PackageSummary, Tenant, Workspace,
+};
+use crate::artifact::{ReceiveError, Stored};
+use crate::conditions::{Outcome, READY, summarise};
+use crate::edition;
+
+/// The status this controller writes.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PackageStatusPatch {
+    observed_generation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact: Option<Artifact>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<PackageSummary>,
+    problems: Vec<String>,
+    conditions: Vec<Condition>,
+}
+
+/// The source kind, as status and printer columns show it.
+pub fn source_kind(pkg: &MigrationPackage) -> &'static str {
+    let s = &pkg.spec.source;
+    if s.config_map.is_some() {
+        "ConfigMap"
+    } else if s.secret.is_some() {
+        "Secret"
+    } else if s.url.is_some() {
+        "URL"
+    } else if s.object_store.is_some() {
+        "ObjectStore"
+    } else if s.export.is_some() {
+        "Export"
+    } else {
+        "None"
+    }
+}
+
+/// Whether the edition allows this kind of source, and the size limit that
+/// applies. Pure: the seed's table decides.
+pub fn source_allowance(
+    kind: &str,
+    limits: &EditionLimits,
+    edition: crate::api::Edition,
+) -> Result<u64, String> {
+    let verify_bound = ferry_package::Limits::default().max_uncompressed_bytes;
+    match kind {
+        "ConfigMap" | "Secret" => match (limits.local_upload, limits.max_local_upload_bytes) {
+            (true, Some(max)) => Ok(max),
+            _ => Err(format!(
+                "the {edition:?} edition does not offer local upload: a {edition:?} tenant imports only packages exported inside the same tenant (use spec.source.export, or upgrade the edition)"
+            )),
+        },
+        "URL" | "ObjectStore" => {
+            if limits.object_store_sources {
+                Ok(verify_bound)
+            } else {
+                Err(format!(
+                    "the {edition:?} edition does not allow object-store or URL sources; Professional and Enterprise do (upgrade the edition, or upload the package locally)"
+                ))
+            }
+        }
+        "Export" => Ok(verify_bound),
+        other => Err(format!("spec.source: unknown source kind {other}")),
+    }
+}
+
+/// The tenant of the workspace whose namespace holds `ns`.
+pub async fn tenant_of_namespace(ctx: &Context, ns: &str) -> Result<(Workspace, Tenant), Error> {
+    let namespace = Api::<Namespace>::all(ctx.client.clone())
+        .get_opt(ns)
+        .await?;
+    let Some(ws_name) = namespace
+        .as_ref()
+        .and_then(|n| n.labels().get(WORKSPACE_LABEL).cloned())
+    else {
+        return Err(Error::Stalled {
+            reason: "NoWorkspace",
+            message: format!(
+                "namespace {ns} belongs to no Workspace (no {WORKSPACE_LABEL} label): create the Workspace first"
+            ),
+        });
+    };
+    let Some(ws) = Api::<Workspace>::all(ctx.client.clone())
+        .get_opt(&ws_name)
+        .await?
+    else {
+        return Err(Error::Stalled {
+            reason: "NoWorkspace",
+            message: format!("Workspace {ws_name} of namespace {ns} does not exist"),
+        });
+    };
+    let Some(tenant) = Api::<Tenant>::all(ctx.client.clone())
+        .get_opt(&ws.spec.tenant)
+        .await?
+    else {
+        return Err(Error::Stalled {
+            reason: "TenantNotFound",
+            message: format!(
+                "Tenant {} of Workspace {ws_name} does not exist",
+                ws.spec.tenant
+            ),
+        });
+    };
+    Ok((ws, tenant))
+}
+
+#[tracing::instrument(skip_all, fields(package = %pkg.name_any(), namespace = pkg.namespace().unwrap_or_default()))]
+async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let generation = pkg.metadata.generation;
+    let status = pkg.status.clone().unwrap_or_default();
+    let done = status.observed_generation == generation
+        && crate::conditions::is_true(&status.conditions, READY)
+        && status
+            .artifact
+            .as_ref()
+            .is_some_and(|a| ctx.store.path(&a.digest).is_some_and(|p| p.exists()));
+    if done {
+        return Ok(Action::await_change());
+    }
+    let kind = source_kind(&pkg);
+    let mut patch = PackageStatusPatch {
+        observed_generation: generation,
+        source_kind: Some(kind.into()),
+        ..Default::default()
+    };
+    let outcome = match build(&pkg, &ctx, kind).await {
+        Ok((artifact, summary)) => {
+            let msg = format!(
+                "verified {} objects, stored as {}",
+                summary.total_objects, artifact.digest
+            );
+            patch.artifact = Some(artifact);
+            patch.summary = Some(summary);
+            Outcome::ready("Verified", msg)
+        }
+        Err(PackageError::Refused { reason, problems }) => {
+            let message = format!("{} problem(s): {}", problems.len(), problems.join("; "));
+            patch.problems = problems;
+            Outcome::stalled(reason, message)
+        }
+        Err(PackageError::Other(Error::Stalled { reason, message })) => {
+            Outcome::stalled(reason, message)
+        }
+        Err(PackageError::Other(e)) => return Err(e),
+    };
+    let before = status.conditions.clone();
+    patch.conditions = summarise(&before, &outcome, generation, Timestamp::now());
+    let api: Api<MigrationPackage> =
+        Api::namespaced(ctx.client.clone(), &pkg.namespace().unwrap_or_default());
+    let after = patch.conditions.clone();
+    apply_status(&api, pkg.as_ref(), patch).await?;
+    publish_if_changed(&ctx, pkg.as_ref(), &before, &after).await;
+    ctx.succeeded(&format!(
+        "{}/{}",
+        pkg.namespace().unwrap_or_default(),
+        pkg.name_any()
+    ));
+    Ok(Action::await_change())
+}
+
+/// A package refused for good, with every problem found.
+pub(super) enum PackageError {
+    Refused {
+        reason: &'static str,
+        problems: Vec<String>,
+    },
+    Other(Error),
+}
+
+impl From<Error> for PackageError {
+    fn from(e: Error) -> Self {
+        PackageError::Other(e)
+    }
+}
+impl From<kube::Error> for PackageError {
+    fn from(e: kube::Error) -> Self {
+        PackageError::Other(Error::Kube(e))
+    }
+}
+
+pub(super) fn refused(reason: &'static str, problem: impl Into<String>) -> PackageError {
+    PackageError::Refused {
+        reason,
+        problems: vec![problem.into()],
+    }
+}
+
+async fn build(
+    pkg: &MigrationPackage,
+    ctx: &Context,
+    kind: &'static str,
+) -> Result<(Artifact, PackageSummary), PackageError> {
+    let ns = pkg.namespace().unwrap_or_default();
+    let (_workspace, tenant) = tenant_of_namespace(ctx, &ns).await?;
+    let limits = edition::limits(tenant.spec.edition);
+    let max_bytes = source_allowance(kind, &limits, tenant.spec.edition)
+        .map_err(|m| refused("EditionLimit", m))?;
+
+    let bytes = fetch(pkg, ctx, &ns, kind).await?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(refused(
+            "PackageTooLarge",
+            format!(
+                "the package is {} bytes; a {kind} source allows at most {max_bytes} bytes on the {:?} edition",
+                bytes.len(),
+                tenant.spec.edition
+            ),
+        ));
+    }
+    let store = ctx.store.clone();
+    let verified = tokio::task::spawn_blocking(move || verify_and_store(&store, &bytes, max_bytes))
+        .await
+        .map_err(|e| Error::Stalled {
+            reason: "InternalError",
+            message: format!("verification task failed: {e}"),
+        })?;
+    let (stored, summary) = verified?;
+    let url = ctx
+        .artifact_base_url
+        .as_ref()
+        .map(|base| format!("{base}/{ns}/{}", pkg.name_any()));
+    Ok((
+        Artifact {
+            digest: stored.digest,
+            size: stored.size,
+            url,
+        },
+        summary,
+    ))
+}
+
+/// Verifies the whole package before it is stored: nothing unverified ever
+/// lands under a digest.
+fn verify_and_store(
+    store: &crate::artifact::ArtifactStore,
+    bytes: &[u8],
+    max_bytes: u64,
+) -> Result<(Stored, PackageSummary), PackageError> {
+    let (file, stored) = store.receive(bytes, max_bytes).map_err(|e| match e {
+        ReceiveError::TooLarge { limit } => refused(
+            "PackageTooLarge",
+            format!("the package is larger than {limit} bytes"),
+        ),
+        ReceiveError::Io(e) => refused("StorageFailed", format!("artifact store: {e}")),
+    })?;
+    let limits = ferry_package::Limits {
+        max_package_bytes: max_bytes,
+        ..Default::default()
+    };
+    let reader =
+        std::fs::File::open(file.path()).map_err(|e| refused("StorageFailed", e.to_string()))?;
+    let reader = ferry_package::PackageReader::open(std::io::BufReader::new(reader), &limits)
+        .map_err(|e| PackageError::Refused {
+            reason: "VerificationFailed",
+            problems: e.problems.iter().map(ToString::to_string).collect(),
+        })?;
+    let summary = to_status_summary(&reader.summary());
+    store
+        .commit(file, &stored)
+        .map_err(|e| refused("StorageFailed", e.to_string()))?;
+    Ok((stored, summary))
+}
+
+/// The package crate's summary in the CRD's shape.
+pub fn to_status_summary(s: &ferry_package::PackageSummary) -> PackageSummary {
+    let non_empty = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    PackageSummary {
+        source_tenant: s.source.tenant.as_deref().and_then(non_empty),
+        source_workspace: s.source.workspace.as_deref().and_then(non_empty),
+        source_project: s.source.project_name.as_deref().and_then(non_empty),
+        source_region: s.source.region.as_deref().and_then(non_empty),
+        total_objects: s.total_objects,
+        objects: s
+            .objects
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        compute_resources: s
+            .compute_resources
+            .iter()
+            .map(|c| ComputeResource {
+                name: c.name.clone(),
+                type_: c.type_.clone(),
+                project: None,
+            })
+            .collect(),
+        resource_groups: s.resource_groups.clone(),
+    }
+}
+
+/// The package's bytes from its source.
+async fn fetch(
+    pkg: &MigrationPackage,
+    ctx: &Context,
+    ns: &str,
+    kind: &str,
+) -> Result<Vec<u8>, PackageError> {
+    let source = &pkg.spec.source;
+    if let Some(sel) = &source.config_map {
+        let cm = Api::<ConfigMap>::namespaced(ctx.client.clone(), ns)
+            .get_opt(&sel.name)
+            .await?;
+        let Some(cm) = cm else {
+            return Err(refused(
+                "SourceNotFound",
+                format!(
+                    "spec.source.configMap: ConfigMap {ns}/{} does not exist",
+                    sel.name
+                ),
+            ));
+        };
+        let binary = cm
+            .binary_data
+            .as_ref()
+            .and_then(|d| d.get(&sel.key))
+            .map(|b| b.0.clone());
+        let text = cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&sel.key))
+            .map(|s| s.clone().into_bytes());
+        return binary.or(text).ok_or_else(|| {
+            refused(
+                "SourceNotFound",
+                format!(
+                    "spec.source.configMap: ConfigMap {ns}/{} has no key {:?}",
+                    sel.name, sel.key
+                ),
+            )
+        });
+    }
+    if let Some(sel) = &source.secret {
+        let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
+            .get_opt(&sel.name)
+            .await?;
+        let Some(secret) = secret else {
+            return Err(refused(
+                "SourceNotFound",
+                format!(
+                    "spec.source.secret: Secret {ns}/{} does not exist",
+                    sel.name
+                ),
+            ));
+        };
+        return secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&sel.key))
+            .map(|b| b.0.clone())
+            .ok_or_else(|| {
+                refused(
+                    "SourceNotFound",
+                    format!(
+                        "spec.source.secret: Secret {ns}/{} has no key {:?}",
+                        sel.name, sel.key
+                    ),
+                )
+            });
+    }
+    if let Some(export) = &source.export {
+        return super::export::export_package(ctx, pkg, export).await;
+    }
+    Err(refused(
+        "SourceNotSupported",
+        format!("{kind} sources are not supported by this operator version yet"),
+    ))
+}
+
+pub(super) use PackageError as Refusal;
+pub(super) use refused as refuse;
+
+/// Runs the MigrationPackage controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<MigrationPackage> = Api::all(ctx.client.clone());
+    Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, super::error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Edition;
+
+    #[test]
+    fn local_upload_is_refused_on_basic_and_limited_to_30_mb_elsewhere() {
+        let basic = source_allowance(
+            "ConfigMap",
+            &edition::limits(Edition::Basic),
+            Edition::Basic,
+        )
+        .unwrap_err();
+        assert!(basic.contains("does not offer local upload"), "{basic}");
+        for e in [
+            Edition::Standard,
+            Edition::Professional,
+            Edition::Enterprise,
+        ] {
+            assert_eq!(
+                source_allowance("Secret", &edition::limits(e), e),
+                Ok(30 * 1024 * 1024)
+            );
+        }
+    }
+
+    #[test]
+    fn object_store_sources_need_professional_or_enterprise() {
+        for e in [Edition::Basic, Edition::Standard] {
+            let err = source_allowance("ObjectStore", &edition::limits(e), e).unwrap_err();
+            assert!(err.contains("upgrade the edition"), "{err}");
+        }
+        for e in [Edition::Professional, Edition::Enterprise] {
+            assert!(source_allowance("ObjectStore", &edition::limits(e), e).is_ok());
+        }
+    }
+}

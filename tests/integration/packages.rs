@@ -1,0 +1,234 @@
+//! MigrationPackage sources, verification, the artifact store and the
+//! export limit, on the real apiserver.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ferry::api::*;
+use ferry::conditions::{self, READY, STALLED};
+use ferry::testenv::User;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
+
+use crate::support::{client, tenant_and_workspace, wait_for};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn zip_config_map(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        binary_data: Some(BTreeMap::from([(
+            "package.zip".to_string(),
+            ByteString(bytes),
+        )])),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+}
+
+fn package(name: &str, source: serde_json::Value) -> MigrationPackage {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage",
+        "metadata": {"name": name}, "spec": {"source": source}
+    }))
+    .unwrap()
+}
+
+fn settled(p: &MigrationPackage) -> bool {
+    p.status.as_ref().is_some_and(|s| {
+        s.observed_generation == p.metadata.generation
+            && (conditions::is_true(&s.conditions, READY)
+                || conditions::is_true(&s.conditions, STALLED))
+    })
+}
+
+#[tokio::test]
+async fn a_config_map_package_is_verified_stored_and_summarised() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-pkg", Edition::Standard, "pkg-dest", "pkg-dest").await;
+    let fixture = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(12)
+        .tables(4)
+        .quality_rules(2);
+    let bytes = fixture.to_bytes();
+    zip_config_map(&c, "pkg-dest", "q4-zip", bytes.clone()).await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-dest");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "q4",
+            serde_json::json!({"configMap": {"name": "q4-zip", "key": "package.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "q4", WAIT, settled).await;
+    let status = p.status.unwrap();
+    assert!(
+        conditions::is_true(&status.conditions, READY),
+        "{:?}",
+        status.conditions
+    );
+    let artifact = status.artifact.unwrap();
+    let expected = format!("sha256:{}", ferry_package::writer::sha256_hex(&bytes));
+    assert_eq!(
+        (artifact.digest.as_str(), artifact.size),
+        (expected.as_str(), bytes.len() as u64)
+    );
+    let summary = status.summary.unwrap();
+    assert_eq!(summary.objects.get("ScheduledTask"), Some(&12));
+    assert_eq!(summary.objects.get("QualityRule"), Some(&2));
+    assert_eq!(summary.source_project.as_deref(), Some("sales_dev"));
+    assert!(
+        summary
+            .compute_resources
+            .iter()
+            .any(|r| r.name == "sales_mc_dev" && r.type_ == "MaxCompute"),
+        "{:?}",
+        summary.compute_resources
+    );
+}
+
+#[tokio::test]
+async fn a_bad_package_is_refused_naming_the_entry_and_the_rule() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-bad", Edition::Professional, "pkg-bad", "pkg-bad").await;
+    let bad = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/ferry-package/tests/bad/path-escape.zip"
+    ))
+    .unwrap();
+    zip_config_map(&c, "pkg-bad", "evil-zip", bad).await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-bad");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "evil",
+            serde_json::json!({"configMap": {"name": "evil-zip", "key": "package.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "evil", WAIT, settled).await;
+    let status = p.status.unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "VerificationFailed");
+    assert!(
+        status
+            .problems
+            .iter()
+            .any(|p| p.contains("path-escape") && p.contains("..")),
+        "{:?}",
+        status.problems
+    );
+    assert!(
+        status.artifact.is_none(),
+        "nothing is stored for a refused package"
+    );
+}
+
+#[tokio::test]
+async fn basic_tenants_cannot_upload_locally() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(
+        &c,
+        "t-basic-upload",
+        Edition::Basic,
+        "pkg-basic",
+        "pkg-basic",
+    )
+    .await;
+    zip_config_map(
+        &c,
+        "pkg-basic",
+        "local-zip",
+        ferry_package::fixtures::FixtureSpec::new()
+            .tasks(2)
+            .to_bytes(),
+    )
+    .await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-basic");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "local",
+            serde_json::json!({"configMap": {"name": "local-zip", "key": "package.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "local", WAIT, settled).await;
+    let ready = conditions::find(&p.status.unwrap().conditions, READY)
+        .unwrap()
+        .clone();
+    assert_eq!(ready.reason, "EditionLimit");
+    assert!(
+        ready.message.contains("does not offer local upload"),
+        "{}",
+        ready.message
+    );
+}
+
+/// Fifty exports at once on a Basic tenant: exactly ten succeed, forty are
+/// refused with a message saying to upgrade, and the tenant counts ten.
+#[tokio::test]
+async fn concurrent_exports_on_basic_count_exactly_to_the_limit() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-export", Edition::Basic, "exp-src", "exp-src").await;
+    let tasks: Api<ScheduledTask> = Api::namespaced(c.clone(), "exp-src");
+    let task: ScheduledTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "load-orders"},
+        "spec": {"name": "load_orders", "owner": "1234567", "computeResource": "sales_mc_dev",
+                  "script": {"language": "odps-sql", "content": "SELECT 1;"}, "trigger": {"cron": "00 00 02 * * ?"},
+                  "outputs": ["exp_src.load_orders"]}
+    }))
+    .unwrap();
+    tasks.create(&PostParams::default(), &task).await.unwrap();
+
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "exp-src");
+    let creates = (0..50).map(|i| {
+        let api = api.clone();
+        async move {
+            api.create(
+                &PostParams::default(),
+                &package(
+                    &format!("exp-{i}"),
+                    serde_json::json!({"export": {"workspace": "exp-src"}}),
+                ),
+            )
+            .await
+            .unwrap()
+        }
+    });
+    futures::future::join_all(creates).await;
+    let mut ready = 0;
+    let mut refused = 0;
+    for i in 0..50 {
+        let p = wait_for(&api, &format!("exp-{i}"), WAIT, settled).await;
+        let cond = conditions::find(&p.status.as_ref().unwrap().conditions, READY)
+            .unwrap()
+            .clone();
+        if cond.status == "True" {
+            ready += 1;
+        } else {
+            assert_eq!(cond.reason, "EditionLimitReached");
+            assert!(
+                cond.message.contains("upgrade the edition"),
+                "{}",
+                cond.message
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!((ready, refused), (10, 40));
+    let tenant = Api::<Tenant>::all(c).get("t-export").await.unwrap();
+    assert_eq!(tenant.status.unwrap().exported_packages, 10);
+}
