@@ -5,6 +5,7 @@ mod context;
 mod error;
 mod export;
 pub mod package;
+mod remote;
 mod status;
 pub mod tenant;
 pub mod workspace;

@@ -220,7 +220,7 @@ async fn build(
     let max_bytes = source_allowance(kind, &limits, tenant.spec.edition)
         .map_err(|m| refused("EditionLimit", m))?;
 
-    let bytes = fetch(pkg, ctx, &ns, kind).await?;
+    let bytes = fetch(pkg, ctx, &ns, kind, max_bytes).await?;
     if bytes.len() as u64 > max_bytes {
         return Err(refused(
             "PackageTooLarge",
@@ -381,6 +381,12 @@ async fn fetch(
                     ),
                 )
             });
+    }
+    if let Some(url) = &source.url {
+        return super::remote::fetch_url(ctx, ns, url, max_bytes).await;
+    }
+    if let Some(store) = &source.object_store {
+        return super::remote::fetch_object_store(ctx, ns, store, max_bytes).await;
     }
     if let Some(export) = &source.export {
         return super::export::export_package(ctx, pkg, export).await;
