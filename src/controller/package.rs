@@ -319,6 +319,7 @@ async fn fetch(
     ctx: &Context,
     ns: &str,
     kind: &str,
+    max_bytes: u64,
 ) -> Result<Vec<u8>, PackageError> {
     let source = &pkg.spec.source;
     if let Some(sel) = &source.config_map {
