@@ -22,6 +22,13 @@ pub mod plan;
 pub mod rename;
 pub mod report;
 
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod plan_tests;
+#[cfg(test)]
+mod testutil;
+
 pub use error::{PlanError, Problem, Rule};
 pub use ferry_package::ObjectType;
 pub use naming::{content_digest, kube_name};
