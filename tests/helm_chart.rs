@@ -380,7 +380,12 @@ fn readme_documents_every_operator_permission() {
                     };
                     let row = readme
                         .lines()
-                        .find(|l| l.starts_with(&format!("| `{qualified}` ")))
+                        .find(|l| {
+                            // The first column names the resources of the row.
+                            l.split('|')
+                                .nth(1)
+                                .is_some_and(|first| first.contains(&format!("`{qualified}`")))
+                        })
                         .unwrap_or_else(|| {
                             panic!(
                                 "README.md has no permission row for `{qualified}` ({kind} {name})"
