@@ -19,7 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use mlua::{Lua, LuaOptions, LuaSerdeExt, SerializeOptions, StdLib, Table};
+use mlua::serde::SerializeOptions;
+use mlua::{Lua, LuaOptions, LuaSerdeExt, StdLib, Table};
 use serde::Deserialize;
 
 const STATUSES: [&str; 4] = ["Healthy", "Progressing", "Degraded", "Suspended"];

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use serde::Deserialize;
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -99,8 +101,6 @@ fn render(extra: &[&str]) -> Vec<serde_json::Value> {
         .filter(|v| !v.is_null())
         .collect()
 }
-
-use serde::Deserialize;
 
 fn find<'a>(docs: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
     docs.iter()
@@ -373,10 +373,15 @@ fn readme_documents_every_operator_permission() {
             };
             for group in list("apiGroups") {
                 for resource in list("resources") {
+                    // `tenants/status` in `ferry.dev` is written `tenants.ferry.dev/status`.
+                    let (base, sub) = match resource.split_once('/') {
+                        Some((base, sub)) => (base.to_string(), format!("/{sub}")),
+                        None => (resource.clone(), String::new()),
+                    };
                     let qualified = if group.is_empty() {
                         resource.clone()
                     } else {
-                        format!("{resource}.{group}")
+                        format!("{base}.{group}{sub}")
                     };
                     let row = readme
                         .lines()
