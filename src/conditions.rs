@@ -21,6 +21,8 @@ pub enum Outcome {
     Progressing { reason: String, message: String },
     /// A person must act: the spec is wrong or something it names is missing.
     Stalled { reason: String, message: String },
+    /// Held on purpose (`spec.suspend`): neither ready, working nor stuck.
+    Suspended { reason: String, message: String },
 }
 
 impl Outcome {
@@ -42,18 +44,26 @@ impl Outcome {
             message: message.into(),
         }
     }
+    pub fn suspended(reason: &str, message: impl Into<String>) -> Self {
+        Outcome::Suspended {
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
     pub fn reason(&self) -> &str {
         match self {
             Outcome::Ready { reason, .. }
             | Outcome::Progressing { reason, .. }
-            | Outcome::Stalled { reason, .. } => reason,
+            | Outcome::Stalled { reason, .. }
+            | Outcome::Suspended { reason, .. } => reason,
         }
     }
     pub fn message(&self) -> &str {
         match self {
             Outcome::Ready { message, .. }
             | Outcome::Progressing { message, .. }
-            | Outcome::Stalled { message, .. } => message,
+            | Outcome::Stalled { message, .. }
+            | Outcome::Suspended { message, .. } => message,
         }
     }
 }
@@ -70,6 +80,7 @@ pub fn summarise(
         Outcome::Ready { .. } => ("True", "False", "False"),
         Outcome::Progressing { .. } => ("False", "True", "False"),
         Outcome::Stalled { .. } => ("False", "False", "True"),
+        Outcome::Suspended { .. } => ("False", "False", "False"),
     };
     let mut out: Vec<Condition> = previous
         .iter()

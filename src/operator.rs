@@ -42,6 +42,7 @@ pub async fn run(
         controller::tenant::run(ctx.clone(), shutdown.clone()),
         controller::workspace::run(ctx.clone(), shutdown.clone()),
         controller::package::run(ctx.clone(), shutdown.clone()),
+        controller::import::run(ctx.clone(), shutdown.clone()),
     );
     tracing::info!("controllers stopped");
     Ok(())

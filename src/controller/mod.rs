@@ -4,6 +4,7 @@
 mod context;
 mod error;
 mod export;
+pub mod import;
 pub mod package;
 mod remote;
 mod status;

@@ -2,5 +2,6 @@
 //! CRD schema validation and status subresources. See `support.rs`.
 
 mod foundation;
+mod imports;
 mod packages;
 mod support;

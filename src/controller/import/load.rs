@@ -1,0 +1,131 @@
+//! Reading what an import needs: the verified package from the artifact
+//! store, and the destination's existing objects.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufReader;
+
+use ferry_package::{Manifest, ObjectType, PackageObject, PackageReader};
+use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::{Api, ResourceExt};
+
+use crate::artifact::ArtifactStore;
+use crate::controller::Context;
+
+/// The package's manifest and objects, scripts filled in from code files.
+pub struct LoadedPackage {
+    pub manifest: Manifest,
+    pub objects: Vec<PackageObject>,
+}
+
+/// Reads and re-verifies the stored package (a stored artifact is verified
+/// again on read: the digest pins the content, and the check is cheap next
+/// to the import).
+pub fn read_package(store: &ArtifactStore, digest: &str) -> Result<LoadedPackage, String> {
+    let file = store
+        .open_artifact(digest)
+        .map_err(|e| format!("artifact {digest} is not in the store: {e}"))?;
+    let limits = ferry_package::Limits {
+        max_package_bytes: u64::MAX,
+        ..Default::default()
+    };
+    let mut reader =
+        PackageReader::open(BufReader::new(file), &limits).map_err(|e| e.to_string())?;
+    let objects: Vec<PackageObject> = reader.objects().to_vec();
+    let mut filled = Vec::with_capacity(objects.len());
+    for o in &objects {
+        filled.push(reader.with_code(o).map_err(|e| {
+            format!(
+                "reading the code of {}/{}: {e}",
+                o.object_type.as_str(),
+                o.name
+            )
+        })?);
+    }
+    let (manifest, _) = reader.into_parts();
+    Ok(LoadedPackage {
+        manifest,
+        objects: filled,
+    })
+}
+
+/// The API resource holding objects of a type.
+pub fn api_resource(t: ObjectType) -> ApiResource {
+    use crate::api::{FileResource, Function, QualityRule, ScheduledTask, ServiceApi, Table};
+    match t {
+        ObjectType::FileResource => ApiResource::erase::<FileResource>(&()),
+        ObjectType::Function => ApiResource::erase::<Function>(&()),
+        ObjectType::Table => ApiResource::erase::<Table>(&()),
+        ObjectType::ScheduledTask => ApiResource::erase::<ScheduledTask>(&()),
+        ObjectType::ServiceApi => ApiResource::erase::<ServiceApi>(&()),
+        ObjectType::QualityRule => ApiResource::erase::<QualityRule>(&()),
+    }
+}
+
+/// What the destination holds: real names per type (objects this task wrote
+/// itself left out, so a resumed import does not see its own objects as
+/// conflicts), table names, and this task's objects by kube name with their
+/// content-digest label and generation.
+#[derive(Default)]
+pub struct Destination {
+    pub existing: BTreeMap<ObjectType, BTreeSet<String>>,
+    pub tables: BTreeSet<String>,
+    pub ours: BTreeMap<(ObjectType, String), Ours>,
+}
+
+/// An object this task already wrote.
+pub struct Ours {
+    pub digest_label: Option<String>,
+    pub generation: Option<i64>,
+}
+
+/// One list per type (paged), whatever the package size.
+pub async fn read_destination(
+    ctx: &Context,
+    ns: &str,
+    task_uid: &str,
+) -> Result<Destination, kube::Error> {
+    let mut d = Destination::default();
+    for t in ObjectType::IMPORT_ORDER {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.client.clone(), ns, &api_resource(t));
+        let names = d.existing.entry(t).or_default();
+        let mut params = ListParams::default().limit(500);
+        loop {
+            let page = api.list(&params).await?;
+            for obj in &page.items {
+                let real = obj
+                    .data
+                    .get("spec")
+                    .and_then(|s| s.get("name"))
+                    .and_then(|n| n.as_str())
+                    .unwrap_or_default();
+                if t == ObjectType::Table {
+                    d.tables.insert(real.to_string());
+                }
+                let labels = obj.labels();
+                if labels
+                    .get(ferry_engine::naming::LABEL_IMPORT_TASK_UID)
+                    .map(String::as_str)
+                    == Some(task_uid)
+                {
+                    d.ours.insert(
+                        (t, obj.name_any()),
+                        Ours {
+                            digest_label: labels
+                                .get(ferry_engine::naming::LABEL_CONTENT_DIGEST)
+                                .cloned(),
+                            generation: obj.metadata.generation,
+                        },
+                    );
+                } else {
+                    names.insert(real.to_string());
+                }
+            }
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => break,
+            }
+        }
+    }
+    Ok(d)
+}

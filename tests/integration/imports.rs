@@ -1,0 +1,399 @@
+//! ImportTask end to end on the real apiserver: phases, mappings, conflicts,
+//! suspend, editions, Import Again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ferry::api::*;
+use ferry::conditions::{self, READY, STALLED};
+use ferry::testenv::User;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+
+use crate::support::{client, operator, wait_for};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A destination workspace whose compute resources and groups have
+/// production names, so every mapping has work to do.
+async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
+    let tenants: Api<Tenant> = Api::all(c.clone());
+    if tenants.get_opt(tenant).await.unwrap().is_none() {
+        tenants
+            .create(
+                &PostParams::default(),
+                &Tenant::new(
+                    tenant,
+                    TenantSpec {
+                        edition,
+                        display_name: None,
+                    },
+                ),
+            )
+            .await
+            .unwrap();
+    }
+    let spec = WorkspaceSpec {
+        tenant: tenant.into(),
+        namespace: ws.into(),
+        project_name: ws.replace('-', "_"),
+        region: Some("cn-shanghai".into()),
+        mode: WorkspaceMode::Standard,
+        compute_resources: vec![
+            ComputeResource {
+                name: "sales_mc_prod".into(),
+                type_: "MaxCompute".into(),
+                project: Some("sales_prod_mc".into()),
+            },
+            ComputeResource {
+                name: "sales_holo".into(),
+                type_: "Hologres".into(),
+                project: None,
+            },
+            ComputeResource {
+                name: "sales_emr".into(),
+                type_: "EMR".into(),
+                project: None,
+            },
+        ],
+        resource_groups: vec![ResourceGroup {
+            name: "serverless_default".into(),
+            type_: ResourceGroupType::Serverless,
+        }],
+    };
+    let api: Api<Workspace> = Api::all(c.clone());
+    api.create(&PostParams::default(), &Workspace::new(ws, spec))
+        .await
+        .unwrap();
+    operator();
+    wait_for(&api, ws, WAIT, |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| conditions::is_true(&s.conditions, READY))
+    })
+    .await;
+}
+
+async fn package_from(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-zip")),
+            ..Default::default()
+        },
+        binary_data: Some(BTreeMap::from([(
+            "package.zip".to_string(),
+            ByteString(bytes),
+        )])),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let pkg: MigrationPackage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": name},
+        "spec": {"source": {"configMap": {"name": format!("{name}-zip"), "key": "package.zip"}}}
+    }))
+    .unwrap();
+    Api::<MigrationPackage>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &pkg)
+        .await
+        .unwrap();
+}
+
+fn task(name: &str, package: &str, suspend: bool) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+        "metadata": {"name": name, "annotations": {"ferry.dev/created-by": "7654321"}},
+        "spec": {
+            "importName": "sales.q4_import",
+            "packageRef": {"name": package},
+            "suspend": suspend,
+            "computeResourceMapping": [
+                {"source": "sales_mc_dev", "destination": "sales_mc_prod"},
+                {"source": "sales_holo_dev", "destination": "sales_holo"},
+                {"source": "sales_emr_dev", "destination": "sales_emr"}
+            ],
+            "resourceGroupMapping": [
+                {"source": "dev_serverless", "destination": "serverless_default"},
+                {"source": "dev_exclusive_01", "destination": "serverless_default"}
+            ],
+            "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]
+        }
+    })
+}
+
+fn finished(t: &ImportTask) -> bool {
+    t.status
+        .as_ref()
+        .is_some_and(|s| s.phase.is_terminal() && s.observed_generation == t.metadata.generation)
+}
+
+async fn create_task(c: &Client, ns: &str, body: serde_json::Value) -> Api<ImportTask> {
+    let api: Api<ImportTask> = Api::namespaced(c.clone(), ns);
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(body).unwrap(),
+    )
+    .await
+    .unwrap();
+    api
+}
+
+#[tokio::test]
+async fn a_full_import_maps_everything_commits_deploys_and_reports() {
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-pro", Edition::Professional, "imp-full").await;
+    let fixture = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(30)
+        .tables(6)
+        .quality_rules(3)
+        .service_apis(2);
+    package_from(&c, "imp-full", "q4", fixture.to_bytes()).await;
+    let api = create_task(&c, "imp-full", task("q4-import", "q4", false)).await;
+    let t = wait_for(&api, "q4-import", WAIT, finished).await;
+    let status = t.status.clone().unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    assert!(conditions::is_true(&status.conditions, READY));
+    assert!(!conditions::is_true(
+        &status.conditions,
+        "PartiallyImported"
+    ));
+    let phases: Vec<ImportPhase> = status.phase_timings.iter().map(|p| p.phase).collect();
+    assert_eq!(
+        phases,
+        [
+            ImportPhase::Pending,
+            ImportPhase::Verifying,
+            ImportPhase::Mapping,
+            ImportPhase::Importing,
+            ImportPhase::Committing,
+            ImportPhase::Deploying,
+            ImportPhase::ImportingRules
+        ]
+    );
+
+    // Every scheduled task arrived, mapped, renamed, committed and deployed.
+    let tasks: Vec<ScheduledTask> = Api::<ScheduledTask>::namespaced(c.clone(), "imp-full")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(tasks.len(), 30);
+    for t in &tasks {
+        let cr = t.spec.compute_resource.as_deref().unwrap_or_default();
+        assert!(
+            ["sales_mc_prod", "sales_holo", "sales_emr"].contains(&cr),
+            "compute resource mapped: {cr}"
+        );
+        assert_eq!(t.spec.resource_group.as_deref(), Some("serverless_default"));
+        assert!(
+            t.spec.outputs.iter().all(|o| !o.starts_with("sales_dev.")),
+            "outputs renamed: {:?}",
+            t.spec.outputs
+        );
+        assert!(
+            !t.spec.script.content.contains("sales_dev."),
+            "code renamed"
+        );
+        let st = t.status.clone().unwrap();
+        assert_eq!(st.state, Some(ObjectState::Deployed));
+        assert_eq!(st.origin.unwrap().import_task, "q4-import");
+    }
+    let rules = Api::<QualityRule>::namespaced(c.clone(), "imp-full")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(rules.len(), 3);
+
+    // Results in status, full report in ConfigMaps.
+    let st_tasks = status
+        .results
+        .iter()
+        .find(|r| r.type_ == "ScheduledTask")
+        .unwrap();
+    assert_eq!(
+        (st_tasks.created, st_tasks.committed, st_tasks.deployed),
+        (30, 30, 30)
+    );
+    let report = status.report.unwrap();
+    let cm = Api::<ConfigMap>::namespaced(c, "imp-full")
+        .get(&report.config_maps[0])
+        .await
+        .unwrap();
+    let shard = &cm.binary_data.unwrap()["records.jsonl.gz"].0;
+    let records = ferry::controller::import::report::read_shard(shard).unwrap();
+    assert_eq!(records.len() as u64, report.records);
+    assert!(cm.data.unwrap().contains_key("settings.json"));
+}
+
+#[tokio::test]
+async fn a_same_named_object_is_a_conflict_and_the_import_is_partial() {
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-conf", Edition::Professional, "imp-conflict").await;
+    let fixture = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(5)
+        .quality_rules(0);
+    let taken = fixture.task_name(0);
+    let existing: ScheduledTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "already-here"},
+        "spec": {"name": taken, "owner": "1", "script": {"content": "SELECT 'mine';"}}
+    }))
+    .unwrap();
+    let objects: Api<ScheduledTask> = Api::namespaced(c.clone(), "imp-conflict");
+    objects
+        .create(&PostParams::default(), &existing)
+        .await
+        .unwrap();
+    package_from(&c, "imp-conflict", "p", fixture.to_bytes()).await;
+    let api = create_task(&c, "imp-conflict", task("conf", "p", false)).await;
+    let t = wait_for(&api, "conf", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed);
+    assert!(conditions::is_true(&status.conditions, READY));
+    let partial = conditions::find(&status.conditions, "PartiallyImported").unwrap();
+    assert_eq!(partial.status, "True");
+    assert!(partial.message.contains(&taken), "{}", partial.message);
+    // Not overwritten.
+    let mine = objects.get("already-here").await.unwrap();
+    assert_eq!(mine.spec.script.content, "SELECT 'mine';");
+    let r = status
+        .results
+        .iter()
+        .find(|r| r.type_ == "ScheduledTask")
+        .unwrap();
+    assert_eq!((r.created, r.conflict), (4, 1));
+}
+
+#[tokio::test]
+async fn suspend_shows_the_plan_in_editing_and_unsuspending_imports() {
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-susp", Edition::Standard, "imp-suspend").await;
+    package_from(
+        &c,
+        "imp-suspend",
+        "p",
+        ferry_package::fixtures::FixtureSpec::new()
+            .tasks(4)
+            .to_bytes(),
+    )
+    .await;
+    let api = create_task(&c, "imp-suspend", task("held", "p", true)).await;
+    let t = wait_for(&api, "held", WAIT, |t| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| s.phase == ImportPhase::Editing && s.plan.is_some())
+    })
+    .await;
+    let status = t.status.unwrap();
+    assert!(status.plan.unwrap().create > 0);
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "Suspended");
+    assert!(
+        Api::<ScheduledTask>::namespaced(c.clone(), "imp-suspend")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "Editing writes nothing"
+    );
+
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .unwrap();
+    let t = wait_for(&api, "held", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    // Standard edition: imported, not committed or deployed.
+    let tasks = Api::<ScheduledTask>::namespaced(c, "imp-suspend")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(tasks.len(), 4);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.status.as_ref().and_then(|s| s.state) == Some(ObjectState::Saved))
+    );
+    let r = status
+        .results
+        .iter()
+        .find(|r| r.type_ == "ScheduledTask")
+        .unwrap();
+    assert_eq!((r.created, r.committed, r.deployed), (4, 0, 0));
+}
+
+#[tokio::test]
+async fn a_missing_mapping_fails_in_mapping_and_import_again_finishes_after_the_fix() {
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-again", Edition::Professional, "imp-again").await;
+    package_from(
+        &c,
+        "imp-again",
+        "p",
+        ferry_package::fixtures::FixtureSpec::new()
+            .tasks(6)
+            .to_bytes(),
+    )
+    .await;
+    let mut body = task("again", "p", false);
+    body["spec"]["computeResourceMapping"] =
+        serde_json::json!([{"source": "sales_mc_dev", "destination": "sales_mc_prod"}]);
+    let api = create_task(&c, "imp-again", body).await;
+    let t = wait_for(&api, "again", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(
+        (status.phase, status.failed_phase),
+        (ImportPhase::ImportFailed, Some(ImportPhase::Mapping))
+    );
+    assert!(conditions::is_true(&status.conditions, STALLED));
+    let message = status.message.unwrap();
+    assert!(
+        message.contains("sales_holo_dev") && message.contains("computeResourceMapping"),
+        "{message}"
+    );
+    assert!(
+        Api::<ScheduledTask>::namespaced(c.clone(), "imp-again")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "nothing written"
+    );
+
+    // Fix the mapping, then ask for Import Again.
+    let fix = serde_json::json!({
+        "metadata": {"annotations": {"ferry.dev/requested-at": "2026-11-25T10:00:00Z"}},
+        "spec": {"computeResourceMapping": task("x", "p", false)["spec"]["computeResourceMapping"].clone()}
+    });
+    api.patch("again", &PatchParams::default(), &Patch::Merge(fix))
+        .await
+        .unwrap();
+    let t = wait_for(&api, "again", WAIT, |t| {
+        finished(t)
+            && t.status
+                .as_ref()
+                .is_some_and(|s| s.phase == ImportPhase::Completed)
+    })
+    .await;
+    assert!(conditions::is_true(&t.status.unwrap().conditions, READY));
+    assert_eq!(
+        Api::<ScheduledTask>::namespaced(c, "imp-again")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        6
+    );
+}
