@@ -4,4 +4,5 @@
 mod foundation;
 mod imports;
 mod packages;
+mod sources;
 mod support;
