@@ -6,6 +6,8 @@ pub use ferry_api::edition;
 pub mod artifact;
 pub mod conditions;
 pub mod controller;
+pub mod metrics;
 pub mod operator;
+pub mod server;
 pub mod telemetry;
 pub mod testenv;

@@ -32,6 +32,31 @@ enum Command {
         /// Base URL artifacts are downloadable under, shown in package status.
         #[arg(long, env = "FERRY_ARTIFACT_BASE_URL")]
         artifact_base_url: Option<String>,
+        /// Where `/metrics` is served.
+        #[arg(
+            long,
+            default_value = "0.0.0.0:8080",
+            env = "FERRY_METRICS_BIND_ADDRESS"
+        )]
+        metrics_bind_address: std::net::SocketAddr,
+        /// Where `/healthz` and `/readyz` are served.
+        #[arg(
+            long,
+            default_value = "0.0.0.0:8081",
+            env = "FERRY_HEALTH_BIND_ADDRESS"
+        )]
+        health_bind_address: std::net::SocketAddr,
+        /// Act only while holding the Lease `ferry-leader` in POD_NAMESPACE,
+        /// so that of several replicas exactly one reconciles.
+        #[arg(long)]
+        leader_elect: bool,
+        /// Where artifacts are served for download and upload.
+        #[arg(
+            long,
+            default_value = "0.0.0.0:9090",
+            env = "FERRY_ARTIFACT_BIND_ADDRESS"
+        )]
+        artifact_bind_address: std::net::SocketAddr,
     },
 }
 
@@ -42,14 +67,31 @@ async fn main() -> anyhow::Result<()> {
             log_format,
             storage_dir,
             artifact_base_url,
+            metrics_bind_address,
+            health_bind_address,
+            leader_elect,
+            artifact_bind_address,
         } => {
             telemetry::init(log_format);
             let client = kube::Client::try_default().await.map_err(|e| {
                 anyhow::anyhow!("cannot reach a cluster ({e}); set KUBECONFIG or run inside a pod")
             })?;
+            let leader_election = leader_elect.then(|| ferry::operator::LeaderElection {
+                namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into()),
+                lease_name: "ferry-leader".into(),
+                identity: std::env::var("POD_NAME")
+                    .unwrap_or_else(|_| format!("ferry-{}", std::process::id())),
+            });
+            // The artifact endpoint (download and upload behind TokenReview and
+            // SubjectAccessReview) is not served yet; the address is accepted
+            // so that the chart's Deployment runs unchanged once it is.
+            let _ = artifact_bind_address;
             let settings = ferry::operator::Settings {
                 storage_dir,
                 artifact_base_url,
+                metrics_addr: Some(metrics_bind_address),
+                health_addr: Some(health_bind_address),
+                leader_election,
             };
             ferry::operator::run(client, settings, ferry::operator::shutdown_signal()).await
         }

@@ -3,19 +3,36 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
-use futures::future::Shared;
+use futures::future::{BoxFuture, Shared};
 use kube::Client;
 
 use crate::artifact::ArtifactStore;
 use crate::controller::{self, Context};
+use crate::metrics::Metrics;
+use crate::server::{self, Readiness};
 
 /// How the operator runs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
     /// Where verified packages are stored.
     pub storage_dir: std::path::PathBuf,
     /// The base URL artifacts are served under, shown in package status.
     pub artifact_base_url: Option<String>,
+    /// Where `/metrics` is served; not served when `None`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where `/healthz` and `/readyz` are served; not served when `None`.
+    pub health_addr: Option<std::net::SocketAddr>,
+    /// Run only while holding this Lease, so two replicas never both act.
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// The Lease that elects the one active replica.
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    pub namespace: String,
+    pub lease_name: String,
+    /// This replica's identity (its pod name).
+    pub identity: String,
 }
 
 /// Runs all controllers until `shutdown` resolves, then lets in-flight
@@ -31,12 +48,40 @@ pub async fn run(
             settings.storage_dir.display()
         )
     })?;
+    let metrics = Arc::new(Metrics::default());
+    let readiness = Readiness::default();
+    if let Some(addr) = settings.metrics_addr {
+        tokio::spawn(log_failure(server::serve(
+            addr,
+            server::metrics_routes(metrics.clone()),
+        )));
+    }
+    if let Some(addr) = settings.health_addr {
+        tokio::spawn(log_failure(server::serve(
+            addr,
+            server::health_routes(readiness.clone()),
+        )));
+    }
     let ctx = Arc::new(Context::new(
-        client,
+        client.clone(),
         store,
         settings.artifact_base_url.clone(),
+        metrics,
     ));
-    let shutdown: Shared<_> = shutdown.boxed().shared();
+    let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
+    // A standby replica is alive and ready; it only does not act.
+    readiness.set(true);
+    let lost: Shared<BoxFuture<'static, ()>> = match &settings.leader_election {
+        None => futures::future::pending().boxed().shared(),
+        Some(le) => match leader::acquire(client, le, shutdown.clone()).await? {
+            None => return Ok(()), // asked to stop before becoming leader
+            Some(lost) => lost.boxed().shared(),
+        },
+    };
+    let shutdown: Shared<BoxFuture<'static, ()>> = futures::future::select(shutdown, lost.clone())
+        .map(|_| ())
+        .boxed()
+        .shared();
     tracing::info!("controllers starting");
     futures::join!(
         controller::tenant::run(ctx.clone(), shutdown.clone()),
@@ -45,6 +90,11 @@ pub async fn run(
         controller::import::run(ctx.clone(), shutdown.clone()),
     );
     tracing::info!("controllers stopped");
+    if lost.peek().is_some() {
+        // Another replica may act now: stop here, as controller-runtime does,
+        // and let the pod restart as a standby.
+        anyhow::bail!("lost the leader lease");
+    }
     Ok(())
 }
 
@@ -59,4 +109,61 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+async fn log_failure(f: impl std::future::Future<Output = anyhow::Result<()>>) {
+    if let Err(e) = f.await {
+        tracing::error!(error = %e, "server failed");
+    }
+}
+
+mod leader {
+    use futures::future::{BoxFuture, Shared};
+    use kube::Client;
+    use kube_lease_manager::LeaseManagerBuilder;
+
+    use super::LeaderElection;
+
+    /// Waits until this replica holds the lease. Returns a future that
+    /// resolves when the lease is lost, or `None` if `shutdown` came first.
+    pub async fn acquire(
+        client: Client,
+        le: &LeaderElection,
+        shutdown: Shared<BoxFuture<'static, ()>>,
+    ) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + Send + 'static>> {
+        let manager = LeaseManagerBuilder::new(client, &le.lease_name)
+            .with_namespace(&le.namespace)
+            .with_identity(&le.identity)
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "leader election on Lease {}/{}: {e}",
+                    le.namespace,
+                    le.lease_name
+                )
+            })?;
+        let (mut rx, _task) = manager.watch().await;
+        tracing::info!(lease = %le.lease_name, identity = %le.identity, "waiting for the leader lease");
+        loop {
+            if *rx.borrow_and_update() {
+                break;
+            }
+            tokio::select! {
+                changed = rx.changed() => changed.map_err(|_| anyhow::anyhow!("leader election stopped"))?,
+                _ = shutdown.clone() => return Ok(None),
+            }
+        }
+        tracing::info!("acquired the leader lease");
+        Ok(Some(async move {
+            loop {
+                if rx.changed().await.is_err() || !*rx.borrow() {
+                    tracing::error!("lost the leader lease");
+                    return;
+                }
+            }
+        }))
+    }
 }

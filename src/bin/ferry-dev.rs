@@ -92,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = ferry::operator::Settings {
         storage_dir: dir.join("artifacts"),
         artifact_base_url: None,
+        ..Default::default()
     };
     ferry::operator::run(client, settings, ferry::operator::shutdown_signal()).await?;
     drop(cp);

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use kube::Client;
 
 use crate::artifact::ArtifactStore;
+use crate::metrics::Metrics;
 use kube::runtime::events::{Recorder, Reporter};
 
 /// What every reconciler shares.
@@ -15,12 +16,19 @@ pub struct Context {
     pub store: ArtifactStore,
     /// Base URL under which the artifact server serves `/<namespace>/<package>`.
     pub artifact_base_url: Option<String>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per object, for exponential backoff; reset on success.
     failures: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl Context {
-    pub fn new(client: Client, store: ArtifactStore, artifact_base_url: Option<String>) -> Self {
+    pub fn new(
+        client: Client,
+        store: ArtifactStore,
+        artifact_base_url: Option<String>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let reporter = Reporter {
             controller: "ferry".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -30,6 +38,7 @@ impl Context {
             client,
             store,
             artifact_base_url,
+            metrics,
             failures: Arc::default(),
         }
     }

@@ -22,11 +22,13 @@ use kube::runtime::controller::Action;
 
 /// Logs the failure and decides when to come back: backoff for API errors,
 /// the stated delay when waiting, nothing (a watch brings it back) when stalled.
-pub(crate) fn error_policy<K: kube::Resource>(
+pub(crate) fn error_policy<K: kube::Resource<DynamicType = ()>>(
     obj: Arc<K>,
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
+    ctx.metrics
+        .failed(controller_name(&K::kind(&())), error.reason());
     let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     let attempts = ctx.failed(&key);
     tracing::warn!(object = %key, reason = error.reason(), attempts, error = %error, "reconcile failed");
@@ -34,4 +36,27 @@ pub(crate) fn error_policy<K: kube::Resource>(
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
     }
+}
+
+/// The metrics label of the controller of a kind (a fixed set).
+pub(crate) fn controller_name(kind: &str) -> &'static str {
+    match kind {
+        "Tenant" => "tenant",
+        "Workspace" => "workspace",
+        "MigrationPackage" => "package",
+        "ImportTask" => "import",
+        "QualityRule" => "qualityrule",
+        _ => "other",
+    }
+}
+
+/// Runs `reconcile` and records its duration under `controller`.
+pub(crate) async fn timed<F, T>(ctx: &Context, controller: &'static str, reconcile: F) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    let start = std::time::Instant::now();
+    let out = reconcile.await;
+    ctx.metrics.reconciled(controller, start);
+    out
 }

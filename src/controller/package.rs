@@ -409,7 +409,7 @@ pub async fn run(
     let api: Api<MigrationPackage> = Api::all(ctx.client.clone());
     Controller::new(api, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, super::error_policy, ctx)
+        .run(|obj, ctx| async move { super::timed(&ctx.clone(), "package", reconcile(obj, ctx)).await }, super::error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }

@@ -186,7 +186,7 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, super::error_policy, ctx)
+        .run(|obj, ctx| async move { super::timed(&ctx.clone(), "workspace", reconcile(obj, ctx)).await }, super::error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }

@@ -47,6 +47,7 @@ pub fn operator() {
         let settings = ferry::operator::Settings {
             storage_dir: cp.dir().join("artifacts"),
             artifact_base_url: None,
+            ..Default::default()
         };
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();

@@ -689,6 +689,29 @@ async fn finish_report(
         "warnings": plan.warnings,
     });
     let names = report::write(&ictx.base.client, task, &records, &basic).await?;
+    let metrics = &ictx.base.metrics;
+    if through == ImportPhase::Completed {
+        metrics.import_finished(if conflicts > 0 {
+            "partial"
+        } else {
+            "completed"
+        });
+        for t in ferry_package::ObjectType::IMPORT_ORDER {
+            let written = records
+                .iter()
+                .filter(|r| {
+                    r.object_type == t
+                        && matches!(
+                            r.outcome,
+                            ferry_engine::Outcome::Created | ferry_engine::Outcome::Updated
+                        )
+                })
+                .count();
+            metrics.objects_imported(t.as_str(), written as u64);
+        }
+    } else {
+        metrics.import_finished("failed");
+    }
     status.report = Some(ReportRef {
         config_maps: names,
         records: records.len() as u64,
@@ -782,7 +805,13 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ictx)
+        .run(
+            |obj, ictx| async move {
+                crate::controller::timed(&ictx.base.clone(), "import", reconcile(obj, ictx)).await
+            },
+            error_policy,
+            ictx,
+        )
         .for_each(|_| async {})
         .await;
 }

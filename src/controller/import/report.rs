@@ -135,7 +135,7 @@ mod tests {
             outcome: Outcome::Created,
             message: Some(format!("written as task-{i}; committed revision {}", i % 7)),
             committed: true,
-            deployed: i % 3 == 0,
+            deployed: i.is_multiple_of(3),
             dry_run: false,
             attached: None,
             associated_tasks: vec![],
