@@ -97,11 +97,14 @@ pub async fn tenant_of_namespace(ctx: &Context, ns: &str) -> Result<(Workspace, 
         .as_ref()
         .and_then(|n| n.labels().get(WORKSPACE_LABEL).cloned())
     else {
-        return Err(Error::Stalled {
+        // The Workspace controller labels its namespace shortly after the
+        // Workspace appears: wait for that rather than stall.
+        return Err(Error::Waiting {
             reason: "NoWorkspace",
             message: format!(
                 "namespace {ns} belongs to no Workspace (no {WORKSPACE_LABEL} label): create the Workspace first"
             ),
+            retry_after: std::time::Duration::from_secs(5),
         });
     };
     let Some(ws) = Api::<Workspace>::all(ctx.client.clone())

@@ -81,6 +81,8 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
     let generation = task.metadata.generation;
     let mut status = task.status.clone().unwrap_or_default();
     let before = status.clone();
+    // The phase last persisted: events name each transition once.
+    let mut last = before.phase;
 
     // Import Again: a new requested-at on a failed task resumes the failed phase.
     let requested = task.annotations().get(REQUESTED_AT).cloned();
@@ -123,7 +125,7 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
             // Editing shows the plan and waits; a changed spec re-plans.
             let prepared = prepare(&ictx, &task).await?;
             show_plan(&mut status, &prepared);
-            write(ctx, &api, &task, &mut status, &before).await?;
+            write(ctx, &api, &task, &mut status, &mut last).await?;
             return Ok(Action::await_change());
         }
         start_phase(&mut status, phase);
@@ -131,7 +133,7 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
             break;
         }
         if phase != before.phase || status.phase_timings.len() != before.phase_timings.len() {
-            write(ctx, &api, &task, &mut status, &before).await?;
+            write(ctx, &api, &task, &mut status, &mut last).await?;
         }
         let end = run_phase(&ictx, &task, &api, &mut status, phase).await?;
         match end {
@@ -150,7 +152,7 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
                 status.conditions =
                     summarise(&status.conditions, &outcome, generation, Timestamp::now());
                 finish_report(&ictx, &task, &mut status, phase).await?;
-                write(ctx, &api, &task, &mut status, &before).await?;
+                write(ctx, &api, &task, &mut status, &mut last).await?;
                 return Ok(Action::await_change());
             }
             PhaseEnd::Wait { message, after } => {
@@ -158,18 +160,26 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
                 let outcome = Outcome::progressing("Waiting", message);
                 status.conditions =
                     summarise(&status.conditions, &outcome, generation, Timestamp::now());
-                write(ctx, &api, &task, &mut status, &before).await?;
+                write(ctx, &api, &task, &mut status, &mut last).await?;
                 return Ok(after
                     .map(Action::requeue)
                     .unwrap_or_else(Action::await_change));
             }
         }
         if status.phase == ImportPhase::Completed {
+            // The whole import's progress, set with our field manager so it
+            // replaces the last in-phase progress update.
+            if let Some(plan) = status.plan.as_ref() {
+                status.progress = Some(Progress {
+                    done: plan.create,
+                    total: plan.create,
+                });
+            }
             status.completed_at = Some(Time(Timestamp::now()));
             status.message = None;
             finish_report(&ictx, &task, &mut status, ImportPhase::Completed).await?;
         }
-        write(ctx, &api, &task, &mut status, &before).await?;
+        write(ctx, &api, &task, &mut status, &mut last).await?;
     }
     Ok(Action::await_change())
 }
@@ -184,12 +194,12 @@ async fn settle(
     generation: Option<i64>,
 ) -> Result<Action, Error> {
     if status.observed_generation != generation {
-        let before = status.clone();
+        let mut last = status.phase;
         status.observed_generation = generation;
         for c in &mut status.conditions {
             c.observed_generation = generation;
         }
-        write(ctx, api, task, &mut status, &before).await?;
+        write(ctx, api, task, &mut status, &mut last).await?;
     }
     Ok(Action::await_change())
 }
@@ -237,10 +247,10 @@ async fn write(
     api: &Api<ImportTask>,
     task: &ImportTask,
     status: &mut ImportTaskStatus,
-    before: &ImportTaskStatus,
+    last: &mut ImportPhase,
 ) -> Result<(), Error> {
     apply_status(api, task, &*status).await?;
-    if status.phase != before.phase {
+    if status.phase != *last {
         let failed = status.phase == ImportPhase::ImportFailed;
         let event = Event {
             type_: if failed {
@@ -251,7 +261,7 @@ async fn write(
             reason: format!("{:?}", status.phase),
             note: Some(match (&status.message, failed) {
                 (Some(m), true) => truncate(m, 1000),
-                _ => format!("{:?} → {:?}", before.phase, status.phase),
+                _ => format!("{:?} → {:?}", *last, status.phase),
             }),
             action: "Import".into(),
             secondary: None,
@@ -259,6 +269,7 @@ async fn write(
         if let Err(e) = ctx.recorder.publish(&event, &task.object_ref(&())).await {
             tracing::warn!(error = %e, "could not publish event");
         }
+        *last = status.phase;
     }
     Ok(())
 }
