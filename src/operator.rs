@@ -88,6 +88,7 @@ pub async fn run(
         controller::workspace::run(ctx.clone(), shutdown.clone()),
         controller::package::run(ctx.clone(), shutdown.clone()),
         controller::import::run(ctx.clone(), shutdown.clone()),
+        controller::objects::run(ctx.clone(), shutdown.clone()),
     );
     tracing::info!("controllers stopped");
     if lost.peek().is_some() {

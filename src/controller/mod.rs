@@ -5,6 +5,7 @@ mod context;
 mod error;
 mod export;
 pub mod import;
+pub mod objects;
 pub mod package;
 mod remote;
 mod status;

@@ -397,3 +397,130 @@ async fn a_missing_mapping_fails_in_mapping_and_import_again_finishes_after_the_
         6
     );
 }
+
+/// A package of one quality rule whose table exists nowhere yet.
+fn lonely_rule_package() -> Vec<u8> {
+    use ferry_package::{ExportMode, ExportedObject, ObjectType, PackageWriter, SourceInfo};
+    let source = SourceInfo {
+        tenant: Some("acme".into()),
+        workspace: Some("sales-dev".into()),
+        project_name: Some("sales_dev".into()),
+        region: Some("cn-shanghai".into()),
+    };
+    let mut w = PackageWriter::new(
+        std::io::Cursor::new(Vec::new()),
+        source,
+        "2026-11-01T00:00:00Z",
+        ExportMode::Custom,
+    );
+    let spec = serde_json::json!({
+        "name": "later_not_null", "owner": "1", "table": "later_table",
+        "ruleConfig": "{not json, carried as is", "computeResource": "sales_mc_dev"
+    });
+    w.add(&ExportedObject::from_spec(
+        ObjectType::QualityRule,
+        spec.as_object().unwrap(),
+        false,
+        Some("MaxCompute"),
+    ))
+    .unwrap();
+    w.finish().unwrap().0.into_inner()
+}
+
+#[tokio::test]
+async fn a_rule_whose_table_is_missing_is_imported_unattached_and_attaches_when_the_table_appears()
+{
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-rule", Edition::Professional, "imp-rule").await;
+    package_from(&c, "imp-rule", "p", lonely_rule_package()).await;
+    let mut body = task("rule", "p", false);
+    body["spec"]["computeResourceMapping"] =
+        serde_json::json!([{"source": "sales_mc_dev", "destination": "sales_mc_prod"}]);
+    body["spec"]["resourceGroupMapping"] = serde_json::json!([]);
+    let api = create_task(&c, "imp-rule", body).await;
+    let t = wait_for(&api, "rule", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    let rules: Api<QualityRule> = Api::namespaced(c.clone(), "imp-rule");
+    let rule = rules
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let status = rule.status.clone().unwrap();
+    assert!(!status.attached, "no table yet");
+    assert!(
+        status.associated_tasks.is_empty(),
+        "no tasks in the package"
+    );
+    assert_eq!(
+        rule.spec.rule_config.as_deref(),
+        Some("{not json, carried as is")
+    );
+
+    let table: Table = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "Table", "metadata": {"name": "later"},
+        "spec": {"name": "later_table", "computeResource": "sales_mc_prod"}
+    }))
+    .unwrap();
+    Api::<Table>::namespaced(c.clone(), "imp-rule")
+        .create(&PostParams::default(), &table)
+        .await
+        .unwrap();
+    let name = rule.metadata.name.clone().unwrap();
+    let rule = wait_for(&rules, &name, WAIT, |r| {
+        r.status.as_ref().is_some_and(|s| s.attached)
+    })
+    .await;
+    assert_eq!(
+        rule.status.unwrap().lifecycle.state,
+        Some(ObjectState::Deployed),
+        "attaching keeps the lifecycle"
+    );
+}
+
+#[tokio::test]
+async fn on_standard_an_imported_object_is_committed_by_annotation() {
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-manual", Edition::Standard, "imp-manual").await;
+    package_from(
+        &c,
+        "imp-manual",
+        "p",
+        ferry_package::fixtures::FixtureSpec::new()
+            .tasks(2)
+            .quality_rules(0)
+            .to_bytes(),
+    )
+    .await;
+    let api = create_task(&c, "imp-manual", task("manual", "p", false)).await;
+    wait_for(&api, "manual", WAIT, finished).await;
+    let tasks: Api<ScheduledTask> = Api::namespaced(c, "imp-manual");
+    let t = tasks
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let name = t.metadata.name.clone().unwrap();
+    assert_eq!(t.status.as_ref().unwrap().state, Some(ObjectState::Saved));
+    let ask = serde_json::json!({"metadata": {"annotations": {"ferry.dev/commit-requested-at": "2026-11-25T12:00:00Z"}}});
+    tasks
+        .patch(&name, &PatchParams::default(), &Patch::Merge(ask))
+        .await
+        .unwrap();
+    let t = wait_for(&tasks, &name, WAIT, |t| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| s.state == Some(ObjectState::Committed))
+    })
+    .await;
+    let st = t.status.unwrap();
+    assert_eq!(st.committed_revision, t.metadata.generation);
+    assert_eq!(
+        st.origin.unwrap().import_task,
+        "manual",
+        "the import's origin is kept"
+    );
+}
