@@ -19,3 +19,7 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     exit 1
   fi
 fi
+# The object-store source tests run against moto's S3 server (PyPI) on loopback.
+if command -v python3 >/dev/null && ! python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'moto[server]' >&2 || echo "warning: could not install moto[server]; the object-store tests will try again" >&2
+fi

@@ -117,6 +117,45 @@ impl ArtifactStore {
         Ok(removed)
     }
 
+    /// Records that `digest` was uploaded from `namespace`: only packages of
+    /// that namespace may claim it.
+    pub fn record_upload(&self, namespace: &str, digest: &str) -> io::Result<()> {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        let dir = self.root.join("uploads").join(namespace);
+        fs::create_dir_all(&dir)?;
+        File::create(dir.join(hex)).map(|_| ())
+    }
+
+    /// Whether `digest` was uploaded from `namespace`.
+    pub fn was_uploaded(&self, namespace: &str, digest: &str) -> bool {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        !namespace.contains('/')
+            && !hex.contains('/')
+            && self.root.join("uploads").join(namespace).join(hex).exists()
+    }
+
+    /// Digests uploaded less than `age` ago, in any namespace.
+    pub fn recent_uploads(&self, age: std::time::Duration) -> HashSet<String> {
+        let mut out = HashSet::new();
+        let Ok(namespaces) = fs::read_dir(self.root.join("uploads")) else {
+            return out;
+        };
+        for ns in namespaces.flatten() {
+            for entry in fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let fresh = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|e| e < age);
+                if fresh {
+                    out.insert(format!("sha256:{}", entry.file_name().to_string_lossy()));
+                }
+            }
+        }
+        out
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -4,6 +4,7 @@
 pub use ferry_api as api;
 pub use ferry_api::edition;
 pub mod artifact;
+pub mod artifact_server;
 pub mod conditions;
 pub mod controller;
 pub mod metrics;

@@ -82,14 +82,11 @@ async fn main() -> anyhow::Result<()> {
                 identity: std::env::var("POD_NAME")
                     .unwrap_or_else(|_| format!("ferry-{}", std::process::id())),
             });
-            // The artifact endpoint (download and upload behind TokenReview and
-            // SubjectAccessReview) is not served yet; the address is accepted
-            // so that the chart's Deployment runs unchanged once it is.
-            let _ = artifact_bind_address;
             let settings = ferry::operator::Settings {
                 storage_dir,
                 artifact_base_url,
                 metrics_addr: Some(metrics_bind_address),
+                artifact_addr: Some(artifact_bind_address),
                 health_addr: Some(health_bind_address),
                 leader_election,
             };

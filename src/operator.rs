@@ -20,6 +20,8 @@ pub struct Settings {
     pub artifact_base_url: Option<String>,
     /// Where `/metrics` is served; not served when `None`.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where artifacts are served for download and upload; not served when `None`.
+    pub artifact_addr: Option<std::net::SocketAddr>,
     /// Where `/healthz` and `/readyz` are served; not served when `None`.
     pub health_addr: Option<std::net::SocketAddr>,
     /// Run only while holding this Lease, so two replicas never both act.
@@ -68,6 +70,12 @@ pub async fn run(
         settings.artifact_base_url.clone(),
         metrics,
     ));
+    if let Some(addr) = settings.artifact_addr {
+        tokio::spawn(log_failure(server::serve(
+            addr,
+            crate::artifact_server::routes(ctx.clone()),
+        )));
+    }
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
     // A standby replica is alive and ready; it only does not act.
     readiness.set(true);
@@ -89,6 +97,7 @@ pub async fn run(
         controller::package::run(ctx.clone(), shutdown.clone()),
         controller::import::run(ctx.clone(), shutdown.clone()),
         controller::objects::run(ctx.clone(), shutdown.clone()),
+        collect_garbage(ctx.clone(), shutdown.clone()),
     );
     tracing::info!("controllers stopped");
     if lost.peek().is_some() {
@@ -166,5 +175,49 @@ mod leader {
                 }
             }
         }))
+    }
+}
+
+/// Every ten minutes, deletes stored artifacts that no MigrationPackage
+/// refers to. Uploads are kept for an hour so that the package naming them
+/// can be created.
+async fn collect_garbage(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
+    use kube::Api;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {},
+            _ = shutdown.clone() => return,
+        }
+        let packages = match Api::<crate::api::MigrationPackage>::all(ctx.client.clone())
+            .list(&Default::default())
+            .await
+        {
+            Ok(list) => list.items,
+            Err(e) => {
+                tracing::warn!(error = %e, "artifact garbage collection skipped");
+                continue;
+            }
+        };
+        let mut keep: std::collections::HashSet<String> = packages
+            .iter()
+            .filter_map(|p| {
+                p.status
+                    .as_ref()?
+                    .artifact
+                    .as_ref()
+                    .map(|a| a.digest.clone())
+            })
+            .collect();
+        keep.extend(
+            ctx.store
+                .recent_uploads(std::time::Duration::from_secs(3600)),
+        );
+        match ctx.store.collect_garbage(&keep) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "unreferenced artifacts removed"),
+            Err(e) => tracing::warn!(error = %e, "artifact garbage collection failed"),
+        }
     }
 }

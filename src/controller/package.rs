@@ -54,6 +54,8 @@ pub fn source_kind(pkg: &MigrationPackage) -> &'static str {
         "ObjectStore"
     } else if s.export.is_some() {
         "Export"
+    } else if s.upload.is_some() {
+        "Upload"
     } else {
         "None"
     }
@@ -68,12 +70,14 @@ pub fn source_allowance(
 ) -> Result<u64, String> {
     let verify_bound = ferry_package::Limits::default().max_uncompressed_bytes;
     match kind {
-        "ConfigMap" | "Secret" => match (limits.local_upload, limits.max_local_upload_bytes) {
-            (true, Some(max)) => Ok(max),
-            _ => Err(format!(
-                "the {edition:?} edition does not offer local upload: a {edition:?} tenant imports only packages exported inside the same tenant (use spec.source.export, or upgrade the edition)"
-            )),
-        },
+        "ConfigMap" | "Secret" | "Upload" => {
+            match (limits.local_upload, limits.max_local_upload_bytes) {
+                (true, Some(max)) => Ok(max),
+                _ => Err(format!(
+                    "the {edition:?} edition does not offer local upload: a {edition:?} tenant imports only packages exported inside the same tenant (use spec.source.export, or upgrade the edition)"
+                )),
+            }
+        }
         "URL" | "ObjectStore" => {
             if limits.object_store_sources {
                 Ok(verify_bound)
@@ -385,6 +389,25 @@ async fn fetch(
                     ),
                 )
             });
+    }
+    if let Some(upload) = &source.upload {
+        if !ctx.store.was_uploaded(ns, &upload.digest) {
+            return Err(refused(
+                "SourceNotFound",
+                format!(
+                    "spec.source.upload: no package with digest {} was uploaded from namespace {ns}; upload it first (kubectl migrate upload)",
+                    upload.digest
+                ),
+            ));
+        }
+        let mut file = ctx
+            .store
+            .open_artifact(&upload.digest)
+            .map_err(|e| refused("SourceNotFound", format!("spec.source.upload: {e}")))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .map_err(|e| refused("StorageFailed", e.to_string()))?;
+        return Ok(bytes);
     }
     if let Some(url) = &source.url {
         return super::remote::fetch_url(ctx, ns, url, max_bytes).await;

@@ -232,3 +232,121 @@ async fn concurrent_exports_on_basic_count_exactly_to_the_limit() {
     let tenant = Api::<Tenant>::all(c).get("t-export").await.unwrap();
     assert_eq!(tenant.status.unwrap().exported_packages, 10);
 }
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// Export → download → upload into another workspace → the same digest; a
+/// viewer's upload is refused; an upload cannot be claimed from elsewhere.
+#[tokio::test]
+async fn an_exported_package_downloads_and_uploads_elsewhere_with_the_same_digest() {
+    use crate::support::{artifact_port, token};
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-roundtrip", Edition::Professional, "rt-src", "rt-src").await;
+    tenant_and_workspace(&c, "t-roundtrip", Edition::Professional, "rt-dst", "rt-dst").await;
+    let task: ScheduledTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "t1"},
+        "spec": {"name": "nightly_job", "computeResource": "sales_mc_dev", "script": {"content": "SELECT 1;"}}
+    }))
+    .unwrap();
+    Api::<ScheduledTask>::namespaced(c.clone(), "rt-src")
+        .create(&PostParams::default(), &task)
+        .await
+        .unwrap();
+    let src: Api<MigrationPackage> = Api::namespaced(c.clone(), "rt-src");
+    src.create(
+        &PostParams::default(),
+        &package(
+            "exported",
+            serde_json::json!({"export": {"workspace": "rt-src"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let exported = wait_for(&src, "exported", WAIT, settled).await;
+    let digest = exported
+        .status
+        .unwrap()
+        .artifact
+        .expect("exported and stored")
+        .digest;
+
+    let base = format!("http://127.0.0.1:{}/packages", artifact_port());
+    let admin = token(User::Admin);
+    let got = http()
+        .get(format!("{base}/rt-src/exported"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["x-ferry-digest"].to_str().unwrap(), digest);
+    let bytes = got.bytes().await.unwrap().to_vec();
+    assert_eq!(
+        format!("sha256:{}", ferry_package::writer::sha256_hex(&bytes)),
+        digest,
+        "the download is the artifact"
+    );
+
+    // Without a token, and as a viewer with no rights there: refused.
+    let anonymous = http()
+        .put(format!("{base}/rt-dst/copy"))
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let viewer = http()
+        .put(format!("{base}/rt-dst/copy"))
+        .bearer_auth(token(User::Viewer))
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewer.status(), 403);
+    assert!(
+        viewer
+            .text()
+            .await
+            .unwrap()
+            .contains("victor may not create migrationpackages")
+    );
+
+    let up = http()
+        .put(format!("{base}/rt-dst/copy"))
+        .bearer_auth(&admin)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    let answer: serde_json::Value = serde_json::from_str(&up.text().await.unwrap()).unwrap();
+    assert_eq!(answer["digest"], digest.as_str());
+    let dst: Api<MigrationPackage> = Api::namespaced(c.clone(), "rt-dst");
+    dst.create(
+        &PostParams::default(),
+        &package("copy", serde_json::json!({"upload": {"digest": digest}})),
+    )
+    .await
+    .unwrap();
+    let copy = wait_for(&dst, "copy", WAIT, settled).await;
+    assert_eq!(
+        copy.status.unwrap().artifact.unwrap().digest,
+        digest,
+        "identical digest in the other workspace"
+    );
+
+    // The upload belongs to rt-dst: a package elsewhere cannot claim it.
+    src.create(
+        &PostParams::default(),
+        &package("claim", serde_json::json!({"upload": {"digest": digest}})),
+    )
+    .await
+    .unwrap();
+    let claim = wait_for(&src, "claim", WAIT, settled).await;
+    let ready = conditions::find(&claim.status.unwrap().conditions, READY)
+        .unwrap()
+        .clone();
+    assert_eq!(ready.reason, "SourceNotFound", "{}", ready.message);
+}

@@ -16,6 +16,25 @@ use serde::de::DeserializeOwned;
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
 static OPERATOR: OnceLock<()> = OnceLock::new();
+static ARTIFACT_PORT: OnceLock<u16> = OnceLock::new();
+
+/// The port of the in-process operator's artifact endpoint.
+#[allow(dead_code)]
+pub fn artifact_port() -> u16 {
+    operator();
+    *ARTIFACT_PORT.get().expect("operator started")
+}
+
+/// The bearer token of `user`, from its kubeconfig.
+#[allow(dead_code)]
+pub fn token(user: User) -> String {
+    let kubeconfig = std::fs::read_to_string(control_plane().kubeconfig(user)).unwrap();
+    kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .unwrap()
+        .to_string()
+}
 
 /// The shared control plane, started on first use with Ferry's CRDs installed.
 pub fn control_plane() -> &'static ControlPlane {
@@ -44,8 +63,15 @@ pub fn operator() {
     OPERATOR.get_or_init(|| {
         let cp = control_plane();
         let kubeconfig = cp.kubeconfig(User::Admin);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        ARTIFACT_PORT.set(port).unwrap();
         let settings = ferry::operator::Settings {
             storage_dir: cp.dir().join("artifacts"),
+            artifact_addr: Some(([127, 0, 0, 1], port).into()),
             artifact_base_url: None,
             ..Default::default()
         };

@@ -57,7 +57,7 @@ pub struct MigrationPackageSpec {
 /// Exactly one of the fields is set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.configMap), has(self.secret), has(self.url), has(self.objectStore), has(self.export)].filter(x, x).size() == 1").message("set exactly one of configMap, secret, url, objectStore, export"))]
+#[x_kube(validation = Rule::new("[has(self.configMap), has(self.secret), has(self.url), has(self.objectStore), has(self.export), has(self.upload)].filter(x, x).size() == 1").message("set exactly one of configMap, secret, url, objectStore, export, upload"))]
 pub struct PackageSource {
     /// A key of a ConfigMap (in `binaryData`) holding the zip: a local upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +75,20 @@ pub struct PackageSource {
     /// Export the objects of a workspace into this package.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<ExportSource>,
+    /// A package uploaded to the operator's artifact endpoint from this
+    /// namespace (`PUT /packages/<namespace>/<name>`, or `kubectl migrate
+    /// upload`): a local upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadSource>,
+}
+
+/// An uploaded package, by the digest the upload answered with.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadSource {
+    /// `sha256:<hex>` of the uploaded zip.
+    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    pub digest: String,
 }
 
 /// A package fetched over HTTP(S).

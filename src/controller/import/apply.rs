@@ -1,9 +1,10 @@
 //! Writing planned objects into the destination namespace: server-side apply
 //! of the spec with one field manager, then the lifecycle in status.
 //!
-//! Requests per object stay at or under three: the spec apply, then one
-//! status patch per lifecycle step the object takes (saved when it will not
-//! be committed; committed; deployed). Every write is idempotent, so a phase
+//! Two requests per object: the spec apply, then one status write with the
+//! lifecycle the object ends in (saved when it will not be committed,
+//! committed when it is committed but not deployed, deployed, which records
+//! the commit too, when it is deployed). Every write is idempotent, so a phase
 //! interrupted by a restart is simply run again; objects whose spec (by
 //! digest) or state is already what the phase would write are skipped.
 

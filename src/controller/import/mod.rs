@@ -386,7 +386,16 @@ async fn run_phase(
             let work = ferry_engine::work(plan, Phase::from(phase));
             let steps: Vec<(Step, Vec<&ferry_engine::PlannedObject>)> = match phase {
                 ImportPhase::Importing => vec![(Step::Write, work.write)],
-                ImportPhase::Committing => vec![(Step::Commit, work.commit)],
+                // Objects that will also be deployed get their commit and
+                // deploy in one status write in Deploying: two requests per
+                // object instead of three.
+                ImportPhase::Committing => vec![(
+                    Step::Commit,
+                    work.commit
+                        .into_iter()
+                        .filter(|o| !o.delivery.deploy)
+                        .collect(),
+                )],
                 ImportPhase::Deploying => vec![(Step::Deploy, work.deploy)],
                 _ => vec![(Step::WriteRule, work.write)],
             };
