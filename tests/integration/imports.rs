@@ -524,3 +524,119 @@ async fn on_standard_an_imported_object_is_committed_by_annotation() {
         "the import's origin is kept"
     );
 }
+
+#[tokio::test]
+async fn a_compute_type_mismatch_fails_in_mapping_naming_both_types() {
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-type", Edition::Professional, "imp-type").await;
+    package_from(
+        &c,
+        "imp-type",
+        "p",
+        ferry_package::fixtures::FixtureSpec::new()
+            .tasks(6)
+            .to_bytes(),
+    )
+    .await;
+    let mut body = task("mismatch", "p", false);
+    body["spec"]["computeResourceMapping"][1] =
+        serde_json::json!({"source": "sales_holo_dev", "destination": "sales_mc_prod"});
+    let api = create_task(&c, "imp-type", body).await;
+    let t = wait_for(&api, "mismatch", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(
+        (status.phase, status.failed_phase),
+        (ImportPhase::ImportFailed, Some(ImportPhase::Mapping))
+    );
+    let message = status.message.unwrap();
+    assert!(
+        message.contains("Hologres")
+            && message.contains("MaxCompute")
+            && message.contains("sales_holo_dev"),
+        "{message}"
+    );
+    assert!(
+        Api::<ScheduledTask>::namespaced(c, "imp-type")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "nothing written"
+    );
+}
+
+/// Basic tenants import only packages exported inside the tenant, and their
+/// objects land uncommitted.
+#[tokio::test]
+async fn on_basic_an_exported_package_imports_uncommitted() {
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-basic", Edition::Basic, "imp-basic").await;
+    // The source workspace, same tenant, with the fixture's development names.
+    crate::support::tenant_and_workspace(
+        &c,
+        "t-imp-basic",
+        Edition::Basic,
+        "basic-src",
+        "basic-src",
+    )
+    .await;
+    let tasks: Api<ScheduledTask> = Api::namespaced(c.clone(), "basic-src");
+    for (i, cr) in ["sales_mc_dev", "sales_holo_dev"].iter().enumerate() {
+        let t: ScheduledTask = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": format!("job-{i}")},
+            "spec": {"name": format!("job_{i}"), "computeResource": cr, "resourceGroup": "dev_serverless",
+                     "script": {"content": "SELECT * FROM basic_src.orders;"}, "outputs": [format!("basic_src.job_{i}")]}
+        }))
+        .unwrap();
+        tasks.create(&PostParams::default(), &t).await.unwrap();
+    }
+    let pkg: MigrationPackage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": "exp"},
+        "spec": {"source": {"export": {"workspace": "basic-src"}}}
+    }))
+    .unwrap();
+    Api::<MigrationPackage>::namespaced(c.clone(), "imp-basic")
+        .create(&PostParams::default(), &pkg)
+        .await
+        .unwrap();
+    let mut body = task("basic", "exp", false);
+    body["spec"]["computeResourceMapping"] = serde_json::json!([
+        {"source": "sales_mc_dev", "destination": "sales_mc_prod"},
+        {"source": "sales_holo_dev", "destination": "sales_holo"}
+    ]);
+    body["spec"]["resourceGroupMapping"] =
+        serde_json::json!([{"source": "dev_serverless", "destination": "serverless_default"}]);
+    body["spec"]["dependencyMapping"] =
+        serde_json::json!([{"sourceProject": "basic_src", "newProject": "imp_basic"}]);
+    let api = create_task(&c, "imp-basic", body).await;
+    let t = wait_for(&api, "basic", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    let r = status
+        .results
+        .iter()
+        .find(|r| r.type_ == "ScheduledTask")
+        .unwrap();
+    assert_eq!(
+        (r.created, r.committed, r.deployed),
+        (2, 0, 0),
+        "Basic does not commit or deploy automatically"
+    );
+    let imported = Api::<ScheduledTask>::namespaced(c, "imp-basic")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        imported
+            .iter()
+            .all(|t| t.status.as_ref().and_then(|s| s.state) == Some(ObjectState::Saved))
+    );
+    assert!(
+        imported
+            .iter()
+            .all(|t| t.spec.script.content.contains("imp_basic.orders")),
+        "project renamed in code"
+    );
+}

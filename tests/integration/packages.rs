@@ -350,3 +350,69 @@ async fn an_exported_package_downloads_and_uploads_elsewhere_with_the_same_diges
         .clone();
     assert_eq!(ready.reason, "SourceNotFound", "{}", ready.message);
 }
+
+#[tokio::test]
+async fn a_secret_package_is_verified_like_a_config_map() {
+    use k8s_openapi::api::core::v1::Secret;
+    let c = client(User::Admin).await;
+    tenant_and_workspace(
+        &c,
+        "t-secret",
+        Edition::Enterprise,
+        "pkg-secret",
+        "pkg-secret",
+    )
+    .await;
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(3)
+        .to_bytes();
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("zip".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "package.zip".to_string(),
+            ByteString(bytes.clone()),
+        )])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(c.clone(), "pkg-secret")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-secret");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "s",
+            serde_json::json!({"secret": {"name": "zip", "key": "package.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    api.create(
+        &PostParams::default(),
+        &package(
+            "missing-key",
+            serde_json::json!({"secret": {"name": "zip", "key": "nope.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "s", WAIT, settled).await;
+    assert_eq!(
+        p.status.unwrap().artifact.unwrap().digest,
+        format!("sha256:{}", ferry_package::writer::sha256_hex(&bytes))
+    );
+    let p = wait_for(&api, "missing-key", WAIT, settled).await;
+    let ready = conditions::find(&p.status.unwrap().conditions, READY)
+        .unwrap()
+        .clone();
+    assert_eq!(ready.reason, "SourceNotFound");
+    assert!(
+        ready.message.contains("has no key \"nope.zip\""),
+        "{}",
+        ready.message
+    );
+}
