@@ -369,3 +369,112 @@ fn random_token() -> anyhow::Result<String> {
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// Builders the test binaries share: tenants and workspaces named after the
+/// fixture generator's development resources (`ferry_package::fixtures`)
+/// and their production counterparts, so every mapping has work to do.
+pub mod fixtures {
+    use std::time::{Duration, Instant};
+
+    use kube::api::PostParams;
+    use kube::{Api, Client};
+
+    use crate::api::*;
+
+    /// A workspace spec with the fixture generator's development compute
+    /// resources and resource groups (what packages it generates use).
+    pub fn development_workspace(tenant: &str, ns: &str) -> WorkspaceSpec {
+        WorkspaceSpec {
+            compute_resources: ferry_package::fixtures::COMPUTE
+                .iter()
+                .map(|(name, type_, ..)| ComputeResource {
+                    name: name.to_string(),
+                    type_: type_.to_string(),
+                    project: None,
+                })
+                .collect(),
+            resource_groups: ferry_package::fixtures::RESOURCE_GROUPS
+                .iter()
+                .map(|g| ResourceGroup {
+                    name: g.to_string(),
+                    type_: ResourceGroupType::Serverless,
+                })
+                .collect(),
+            ..production_workspace(tenant, ns)
+        }
+    }
+
+    /// A workspace spec whose compute resources and resource group have
+    /// production names: `sales_mc_prod` (MaxCompute), `sales_holo`
+    /// (Hologres), `sales_emr` (EMR), `serverless_default`.
+    pub fn production_workspace(tenant: &str, ns: &str) -> WorkspaceSpec {
+        WorkspaceSpec {
+            tenant: tenant.into(),
+            namespace: ns.into(),
+            project_name: ns.replace('-', "_"),
+            region: Some("cn-shanghai".into()),
+            mode: WorkspaceMode::Standard,
+            compute_resources: vec![
+                ComputeResource {
+                    name: "sales_mc_prod".into(),
+                    type_: "MaxCompute".into(),
+                    project: Some("sales_prod_mc".into()),
+                },
+                ComputeResource {
+                    name: "sales_holo".into(),
+                    type_: "Hologres".into(),
+                    project: None,
+                },
+                ComputeResource {
+                    name: "sales_emr".into(),
+                    type_: "EMR".into(),
+                    project: None,
+                },
+            ],
+            resource_groups: vec![ResourceGroup {
+                name: "serverless_default".into(),
+                type_: ResourceGroupType::Serverless,
+            }],
+        }
+    }
+
+    /// Creates the tenant unless it exists.
+    pub async fn ensure_tenant(c: &Client, name: &str, edition: Edition) {
+        let tenants: Api<Tenant> = Api::all(c.clone());
+        if tenants.get_opt(name).await.expect("get tenant").is_none() {
+            let tenant = Tenant::new(
+                name,
+                TenantSpec {
+                    edition,
+                    display_name: None,
+                },
+            );
+            tenants
+                .create(&PostParams::default(), &tenant)
+                .await
+                .expect("create tenant");
+        }
+    }
+
+    /// Creates the workspace and waits until a running operator reports it Ready.
+    pub async fn ready_workspace(c: &Client, name: &str, spec: WorkspaceSpec) {
+        let api: Api<Workspace> = Api::all(c.clone());
+        api.create(&PostParams::default(), &Workspace::new(name, spec))
+            .await
+            .expect("create workspace");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ws = api.get(name).await.expect("get workspace");
+            if ws.status.is_some_and(|s| {
+                crate::conditions::is_true(&s.conditions, crate::conditions::READY)
+            }) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "workspace {name} not Ready within 60s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -19,61 +19,10 @@ const WAIT: Duration = Duration::from_secs(90);
 /// A destination workspace whose compute resources and groups have
 /// production names, so every mapping has work to do.
 async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
-    let tenants: Api<Tenant> = Api::all(c.clone());
-    if tenants.get_opt(tenant).await.unwrap().is_none() {
-        tenants
-            .create(
-                &PostParams::default(),
-                &Tenant::new(
-                    tenant,
-                    TenantSpec {
-                        edition,
-                        display_name: None,
-                    },
-                ),
-            )
-            .await
-            .unwrap();
-    }
-    let spec = WorkspaceSpec {
-        tenant: tenant.into(),
-        namespace: ws.into(),
-        project_name: ws.replace('-', "_"),
-        region: Some("cn-shanghai".into()),
-        mode: WorkspaceMode::Standard,
-        compute_resources: vec![
-            ComputeResource {
-                name: "sales_mc_prod".into(),
-                type_: "MaxCompute".into(),
-                project: Some("sales_prod_mc".into()),
-            },
-            ComputeResource {
-                name: "sales_holo".into(),
-                type_: "Hologres".into(),
-                project: None,
-            },
-            ComputeResource {
-                name: "sales_emr".into(),
-                type_: "EMR".into(),
-                project: None,
-            },
-        ],
-        resource_groups: vec![ResourceGroup {
-            name: "serverless_default".into(),
-            type_: ResourceGroupType::Serverless,
-        }],
-    };
-    let api: Api<Workspace> = Api::all(c.clone());
-    api.create(&PostParams::default(), &Workspace::new(ws, spec))
-        .await
-        .unwrap();
+    use ferry::testenv::fixtures;
+    fixtures::ensure_tenant(c, tenant, edition).await;
     operator();
-    wait_for(&api, ws, WAIT, |w| {
-        w.status
-            .as_ref()
-            .is_some_and(|s| conditions::is_true(&s.conditions, READY))
-    })
-    .await;
+    fixtures::ready_workspace(c, ws, fixtures::production_workspace(tenant, ws)).await;
 }
 
 async fn package_from(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {

@@ -130,9 +130,8 @@ pub async fn within<T>(what: &str, timeout: Duration, f: impl Future<Output = T>
         .unwrap_or_else(|_| panic!("{what} took longer than {timeout:?}"))
 }
 
-/// Creates a tenant and a Ready workspace (with the fixture generator's
-/// compute resources and resource groups, under destination names) whose
-/// objects live in namespace `ns`; returns once the workspace is Ready.
+/// Creates a tenant and a Ready workspace named after the fixture
+/// generator's development resources, whose objects live in namespace `ns`.
 #[allow(dead_code)]
 pub async fn tenant_and_workspace(
     c: &Client,
@@ -141,55 +140,8 @@ pub async fn tenant_and_workspace(
     ws: &str,
     ns: &str,
 ) {
-    use ferry::api::*;
-    use kube::api::PostParams;
-    let tenants: Api<Tenant> = Api::all(c.clone());
-    if tenants.get_opt(tenant).await.unwrap().is_none() {
-        tenants
-            .create(
-                &PostParams::default(),
-                &Tenant::new(
-                    tenant,
-                    TenantSpec {
-                        edition,
-                        display_name: None,
-                    },
-                ),
-            )
-            .await
-            .unwrap();
-    }
-    let spec = WorkspaceSpec {
-        tenant: tenant.into(),
-        namespace: ns.into(),
-        project_name: ws.replace('-', "_"),
-        region: Some("cn-shanghai".into()),
-        mode: WorkspaceMode::Standard,
-        compute_resources: ferry_package::fixtures::COMPUTE
-            .iter()
-            .map(|(name, type_, ..)| ComputeResource {
-                name: name.to_string(),
-                type_: type_.to_string(),
-                project: None,
-            })
-            .collect(),
-        resource_groups: ferry_package::fixtures::RESOURCE_GROUPS
-            .iter()
-            .map(|g| ResourceGroup {
-                name: g.to_string(),
-                type_: ResourceGroupType::Serverless,
-            })
-            .collect(),
-    };
-    let api: Api<Workspace> = Api::all(c.clone());
-    api.create(&PostParams::default(), &Workspace::new(ws, spec))
-        .await
-        .unwrap();
+    use ferry::testenv::fixtures;
+    fixtures::ensure_tenant(c, tenant, edition).await;
     operator();
-    wait_for(&api, ws, Duration::from_secs(30), |w| {
-        w.status
-            .as_ref()
-            .is_some_and(|s| ferry::conditions::is_true(&s.conditions, ferry::conditions::READY))
-    })
-    .await;
+    fixtures::ready_workspace(c, ws, fixtures::development_workspace(tenant, ns)).await;
 }

@@ -153,60 +153,9 @@ pub fn tail(path: &Path, n: usize) -> String {
 /// compute resources and resource group have production names, so the
 /// mappings have work to do. Needs a running operator.
 pub async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
-    let tenants: Api<Tenant> = Api::all(c.clone());
-    if tenants.get_opt(tenant).await.unwrap().is_none() {
-        tenants
-            .create(
-                &PostParams::default(),
-                &Tenant::new(
-                    tenant,
-                    TenantSpec {
-                        edition,
-                        display_name: None,
-                    },
-                ),
-            )
-            .await
-            .unwrap();
-    }
-    let spec = WorkspaceSpec {
-        tenant: tenant.into(),
-        namespace: ws.into(),
-        project_name: ws.replace('-', "_"),
-        region: Some("cn-shanghai".into()),
-        mode: WorkspaceMode::Standard,
-        compute_resources: vec![
-            ComputeResource {
-                name: "sales_mc_prod".into(),
-                type_: "MaxCompute".into(),
-                project: Some("sales_prod_mc".into()),
-            },
-            ComputeResource {
-                name: "sales_holo".into(),
-                type_: "Hologres".into(),
-                project: None,
-            },
-            ComputeResource {
-                name: "sales_emr".into(),
-                type_: "EMR".into(),
-                project: None,
-            },
-        ],
-        resource_groups: vec![ResourceGroup {
-            name: "serverless_default".into(),
-            type_: ResourceGroupType::Serverless,
-        }],
-    };
-    let api: Api<Workspace> = Api::all(c.clone());
-    api.create(&PostParams::default(), &Workspace::new(ws, spec))
-        .await
-        .unwrap();
-    wait_for(&api, ws, Duration::from_secs(60), |w| {
-        w.status
-            .as_ref()
-            .is_some_and(|s| conditions::is_true(&s.conditions, READY))
-    })
-    .await;
+    use ferry::testenv::fixtures;
+    fixtures::ensure_tenant(c, tenant, edition).await;
+    fixtures::ready_workspace(c, ws, fixtures::production_workspace(tenant, ws)).await;
 }
 
 /// Serves `body` at `http://127.0.0.1:<port>/package.zip` from the calling
