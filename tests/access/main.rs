@@ -1,0 +1,16 @@
+//! Install and access, against a real kube-apiserver with real RBAC and the
+//! chart's real admission policies: `helm install` of `charts/ferry`, the
+//! operator's ServiceAccount limited to the documented permissions, what
+//! viewers, workspace administrators and tenant owners may do, and
+//! `kubectl wait --for=condition=Ready` on an import the operator (running
+//! as the chart's ServiceAccount) carries out. See `support.rs`.
+//!
+//! This binary starts its own control plane (not the one of
+//! `tests/integration`): the chart's admission policies and roles apply to
+//! the whole cluster.
+
+mod install;
+mod operator_permissions;
+mod people;
+mod ready;
+mod support;
