@@ -20,8 +20,8 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 
 use crate::support::{
-    assert_policy_refused, assert_rbac_refused, bind, can, client, env, namespace, operator,
-    wait_can,
+    assert_policy_refused, assert_rbac_refused, bind, can, client, env, impersonating, namespace,
+    operator, wait_can,
 };
 
 const TASK_POLICY: &str = "ferry-importtask-references";
@@ -550,4 +550,60 @@ async fn a_tenant_owner_imports_across_the_tenants_workspaces_and_exports_them()
         "create",
         "importtasks",
     );
+}
+
+#[tokio::test]
+async fn a_tenant_owner_of_a_single_tenant_cluster_is_bound_once() {
+    env();
+    operator();
+    let (a, b) = ("one-a", "one-b");
+    for ns in [a, b] {
+        namespace(ns).await;
+    }
+    admin_package(b, "pkg-b").await;
+    // The README's recipe for a cluster holding one tenant: one
+    // ClusterRoleBinding, here for a group of owners. (A user outside the
+    // token file, reached by impersonation.)
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "ferry-tenant-owner-acme"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ferry-tenant-owner"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "acme:owners"}]
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(client(User::Admin).await)
+        .create(&pp(), &binding)
+        .await
+        .unwrap();
+    let tina = impersonating("tina", &["acme:owners"]).await;
+    wait_can(&tina, "create", "ferry.dev", "importtasks", a).await;
+
+    Api::<ferry::api::Tenant>::all(tina.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("the tenant owner sees the tenant");
+    Api::<ferry::api::Workspace>::all(tina.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("the tenant owner sees the workspaces");
+    Api::<ImportTask>::namespaced(tina.clone(), b)
+        .create(&pp(), &task("import-b", "pkg-b", None))
+        .await
+        .expect("the tenant owner imports into B");
+    Api::<ImportTask>::namespaced(tina.clone(), a)
+        .create(&pp(), &task("import-b-into-a", "pkg-b", Some(b)))
+        .await
+        .expect("the tenant owner imports B's package into A");
+    Api::<MigrationPackage>::namespaced(tina.clone(), a)
+        .create(
+            &pp(),
+            &package("export-b", serde_json::json!({"export": {"workspace": b}})),
+        )
+        .await
+        .expect("the tenant owner exports B");
+    // The role grants no more than Ferry's objects and reports.
+    assert!(!can(&tina, "get", "", "secrets", a, "").await);
+    assert!(!can(&tina, "create", "", "configmaps", a, "").await);
+    assert!(!can(&tina, "create", "ferry.dev", "workspaces", "", "").await);
+    assert!(!can(&tina, "update", "ferry.dev", "tenants", "", "").await);
+    assert!(can(&tina, "delete", "ferry.dev", "migrationpackages", b, "").await);
 }

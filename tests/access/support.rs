@@ -132,6 +132,23 @@ pub async fn client(user: User) -> Client {
     cp().client(user).await.expect("client")
 }
 
+/// A client of a user outside the static token file: the admin
+/// impersonating `user` in `groups`. RBAC and the admission policies see
+/// the impersonated user, exactly as if it had logged in.
+pub async fn impersonating(user: &str, groups: &[&str]) -> Client {
+    let mut kc = kube::config::Kubeconfig::read_from(cp().kubeconfig(User::Admin)).unwrap();
+    for auth in &mut kc.auth_infos {
+        if let Some(info) = auth.auth_info.as_mut() {
+            info.impersonate = Some(user.into());
+            info.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
+        }
+    }
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
 async fn client_from(path: &Path) -> Client {
     let kc = kube::config::Kubeconfig::read_from(path).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
