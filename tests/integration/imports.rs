@@ -176,7 +176,19 @@ async fn a_full_import_maps_everything_commits_deploys_and_reports() {
     let shard = &cm.binary_data.unwrap()["records.jsonl.gz"].0;
     let records = ferry::controller::import::report::read_shard(shard).unwrap();
     assert_eq!(records.len() as u64, report.records);
-    assert!(cm.data.unwrap().contains_key("settings.json"));
+    assert!(cm.data.as_ref().unwrap().contains_key("settings.json"));
+    // Deleting the task deletes its report (owner reference, collected by
+    // the cluster's garbage collector) and never the imported objects (none).
+    let owner = &cm.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("ImportTask", "q4-import", Some(true))
+    );
+    assert_eq!(Some(owner.uid.clone()), t.metadata.uid);
+    assert!(
+        tasks.iter().all(|o| o.metadata.owner_references.is_none()),
+        "imported objects are not owned by the task"
+    );
 }
 
 #[tokio::test]
