@@ -3,12 +3,15 @@
 //! operator's ServiceAccount limited to the documented permissions, what
 //! viewers, workspace administrators and tenant owners may do, and
 //! `kubectl wait --for=condition=Ready` on an import the operator (running
-//! as the chart's ServiceAccount) carries out. See `support.rs`.
+//! as the chart's ServiceAccount) carries out, and the creator of an import
+//! task recorded by the API server, not claimed by the request. See
+//! `support.rs`.
 //!
 //! This binary starts its own control plane (not the one of
 //! `tests/integration`): the chart's admission policies and roles apply to
 //! the whole cluster.
 
+mod creator;
 mod install;
 mod operator_permissions;
 mod people;

@@ -1,7 +1,9 @@
 //! GitOps: `kubectl wait --for=condition=Ready importtask/NAME` returns once
 //! the operator (running as the chart's ServiceAccount, with only the
 //! chart's permissions) has carried out the import a workspace
-//! administrator asked for.
+//! administrator asked for. The objects it imports that had no owner get
+//! the one who created the task (change owner "Not Modify"), as the chart's
+//! creator policy recorded them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
 
 use crate::support::{
-    RELEASE_NS, bind, client, cp, env, kubectl, operator, text, wait_can, wait_for,
+    CREATED_BY, RELEASE_NS, bind, client, cp, env, kubectl, operator, text, wait_can, wait_for,
 };
 
 const WS: &str = "acc-ready";
@@ -76,7 +78,9 @@ async fn kubectl_wait_for_ready_returns_once_the_import_completes() {
     wait_can(&victor, "watch", "ferry.dev", "importtasks", WS).await;
 
     // The package upload (a ConfigMap: another role's right, here the
-    // admin's), then alice's package and task.
+    // admin's), then alice's package and task. Task 4 of the fixture has
+    // no owner.
+    let fixture = ferry_package::fixtures::FixtureSpec::new().tasks(5);
     let cm = ConfigMap {
         metadata: ObjectMeta {
             name: Some("q4-zip".into()),
@@ -84,11 +88,7 @@ async fn kubectl_wait_for_ready_returns_once_the_import_completes() {
         },
         binary_data: Some(BTreeMap::from([(
             "package.zip".to_string(),
-            ByteString(
-                ferry_package::fixtures::FixtureSpec::new()
-                    .tasks(3)
-                    .to_bytes(),
-            ),
+            ByteString(fixture.to_bytes()),
         )])),
         ..Default::default()
     };
@@ -105,8 +105,11 @@ async fn kubectl_wait_for_ready_returns_once_the_import_completes() {
         .create(&PostParams::default(), &pkg)
         .await
         .expect("alice creates the package");
+    // Claiming someone else as the creator does not make them the owner of
+    // the ownerless objects: the chart records who really created the task.
     let task: ImportTask = serde_json::from_value(serde_json::json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask", "metadata": {"name": "q4-import"},
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+        "metadata": {"name": "q4-import", "annotations": {CREATED_BY: "mallory"}},
         "spec": {
             "importName": "sales.q4_import",
             "packageRef": {"name": "q4"},
@@ -162,13 +165,30 @@ async fn kubectl_wait_for_ready_returns_once_the_import_completes() {
     );
     let status = t.status.unwrap();
     assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    assert_eq!(status.creator.as_deref(), Some("alice"));
 
     // The imported objects exist, and the viewer reads them and the report.
     let tasks = Api::<ScheduledTask>::namespaced(victor.clone(), WS)
         .list(&Default::default())
         .await
         .unwrap();
-    assert_eq!(tasks.items.len(), 3);
+    assert_eq!(tasks.items.len(), 5);
+    // Owners kept ("Not Modify"), and the ownerless task is alice's now.
+    let owners: BTreeMap<String, Option<String>> = tasks
+        .items
+        .iter()
+        .map(|t| (t.spec.common.name.clone(), t.spec.common.owner.clone()))
+        .collect();
+    let ownerless = fixture.task_name(4);
+    assert_eq!(owners[&ownerless].as_deref(), Some("alice"), "{owners:?}");
+    for (name, owner) in &owners {
+        if *name != ownerless {
+            assert!(
+                owner.as_deref().is_some_and(|o| o.starts_with("123456")),
+                "{name} kept its owner: {owners:?}"
+            );
+        }
+    }
     let reports = Api::<ConfigMap>::namespaced(victor, WS)
         .list(&ListParams::default().labels("ferry.dev/import-task=q4-import"))
         .await

@@ -27,6 +27,10 @@ pub const RELEASE: &str = "ferry";
 pub const RELEASE_NS: &str = "ferry-system";
 pub const OPERATOR_SA: &str = "ferry";
 
+/// The annotation naming who created an ImportTask, which the chart's
+/// policies set on CREATE and keep from changing.
+pub const CREATED_BY: &str = ferry::controller::import::CREATED_BY;
+
 /// The user name the API server gives the operator's ServiceAccount.
 pub fn operator_user() -> String {
     format!("system:serviceaccount:{RELEASE_NS}:{OPERATOR_SA}")
@@ -375,9 +379,10 @@ pub fn assert_policy_refused<T: std::fmt::Debug>(
 }
 
 /// The API server loads admission policies from an informer: a policy just
-/// installed is not enforced at once. Probe both policies with dry-run
-/// requests of a workspace administrator until each refuses, so that tests
-/// see them in force.
+/// installed is not enforced at once. Probe both reference policies with
+/// dry-run requests of a workspace administrator until each refuses, and
+/// the creator policy until a dry-run task claiming another creator comes
+/// back with alice's name, so that tests see them in force.
 async fn policies_in_force(env: &Env) {
     let admin = env.cp.client(User::Admin).await.unwrap();
     let ns = "access-probe";
@@ -418,20 +423,37 @@ async fn policies_in_force(env: &Env) {
         "spec": {"source": {"export": {"workspace": "probe"}}}
     }))
     .unwrap();
+    // A package of her own namespace (it need not exist: the policy asks
+    // whether she may get it), and a claimed creator.
+    let claimed: ferry::api::ImportTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+        "metadata": {"name": "probe-creator", "annotations": {CREATED_BY: "mallory"}},
+        "spec": {"importName": "probe", "packageRef": {"name": "p"},
+                 "computeResourceMapping": [{"source": "a", "destination": "b"}]}
+    }))
+    .unwrap();
     let tasks: Api<ferry::api::ImportTask> = Api::namespaced(alice.clone(), ns);
     let pkgs: Api<ferry::api::MigrationPackage> = Api::namespaced(alice, ns);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let t = tasks.create(&dry, &task).await;
         let p = pkgs.create(&dry, &pkg).await;
+        let c = tasks.create(&dry, &claimed).await;
+        let creator = c
+            .as_ref()
+            .ok()
+            .and_then(|t| t.metadata.annotations.as_ref())
+            .and_then(|a| a.get(CREATED_BY))
+            .cloned();
         if refused_by(&t, "ferry-importtask-references")
             && refused_by(&p, "ferry-migrationpackage-references")
+            && creator.as_deref() == Some(User::WorkspaceAdmin.name())
         {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "the chart's admission policies are not in force after 60s: task {t:?}, package {p:?}"
+            "the chart's admission policies are not in force after 60s: task {t:?}, package {p:?}, claimed creator {c:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

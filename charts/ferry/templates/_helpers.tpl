@@ -56,6 +56,16 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ include "ferry.serviceAccountN
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}true{{- end }}
 {{- end }}
 
+{{/*
+"true" when the creator policies are installed: admission policies on, and
+admissionPolicy.recordCreator true, or "auto" on a cluster that serves
+admissionregistration.k8s.io/v1 MutatingAdmissionPolicy (Kubernetes 1.36+).
+*/}}
+{{- define "ferry.recordCreator" -}}
+{{- $mode := toString .Values.admissionPolicy.recordCreator }}
+{{- if and .Values.admissionPolicy.enabled (or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"))) }}true{{- end }}
+{{- end }}
+
 {{- define "ferry.pvcName" -}}
 {{- default (printf "%s-artifacts" (include "ferry.fullname" .)) .Values.persistence.existingClaim }}
 {{- end }}
