@@ -1,0 +1,345 @@
+//! Golden-output tests: each rendering of fixed statuses equals a committed
+//! file under `tests/cli/golden/`. After an intended change, regenerate with
+//! `FERRY_UPDATE_GOLDEN=1 cargo test --bin kubectl-migrate golden` and review
+//! the diff.
+
+use std::path::PathBuf;
+
+use ferry::api::{ImportTask, MigrationPackage};
+use ferry_engine::{Action, Outcome, Record};
+use ferry_package::ObjectType;
+use serde_json::json;
+
+use crate::render::{self, PackageView, PlanView};
+
+fn check(file: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cli/golden")
+        .join(file);
+    if std::env::var_os("FERRY_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; create it with FERRY_UPDATE_GOLDEN=1 cargo test --bin kubectl-migrate golden",
+            path.display()
+        )
+    });
+    if expected != actual {
+        panic!(
+            "{} differs from the rendering.\n--- expected\n{expected}\n--- actual\n{actual}\nIf the change is intended: FERRY_UPDATE_GOLDEN=1 cargo test --bin kubectl-migrate golden",
+            path.display()
+        );
+    }
+}
+
+fn condition(type_: &str, status: &str, reason: &str, message: &str) -> serde_json::Value {
+    json!({"type": type_, "status": status, "reason": reason, "message": message,
+           "lastTransitionTime": "2026-11-25T10:00:00Z", "observedGeneration": 1})
+}
+
+fn ready_package() -> MigrationPackage {
+    serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage",
+        "metadata": {"name": "sales-q4", "namespace": "sales-prod", "generation": 1},
+        "spec": {"source": {"configMap": {"name": "sales-q4-zip", "key": "package.zip"}}},
+        "status": {
+            "observedGeneration": 1,
+            "sourceKind": "ConfigMap",
+            "artifact": {"digest": "sha256:5f2b8c0e9a1d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b", "size": 48213},
+            "summary": {
+                "sourceTenant": "acme", "sourceWorkspace": "sales-dev",
+                "sourceProject": "sales_dev", "sourceRegion": "cn-shanghai",
+                "totalObjects": 47,
+                "objects": {"ScheduledTask": 30, "Table": 6, "QualityRule": 3, "ServiceApi": 2, "FileResource": 4, "Function": 2},
+                "computeResources": [
+                    {"name": "sales_mc_dev", "type": "MaxCompute"},
+                    {"name": "sales_holo_dev", "type": "Hologres"},
+                    {"name": "销售_emr", "type": "EMR"}
+                ],
+                "resourceGroups": ["dev_serverless", "dev_exclusive_01"]
+            },
+            "conditions": [condition("Ready", "True", "Verified", "verified 47 objects")]
+        }
+    }))
+    .unwrap()
+}
+
+fn refused_package() -> MigrationPackage {
+    serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage",
+        "metadata": {"name": "bad", "namespace": "sales-prod", "generation": 1},
+        "spec": {"source": {"configMap": {"name": "bad-zip", "key": "package.zip"}}},
+        "status": {
+            "observedGeneration": 1,
+            "sourceKind": "ConfigMap",
+            "problems": [
+                "entry ../etc/passwd: path escapes the package",
+                "ScheduledTask load_orders: depends on missing_task, which is neither in the package nor in the destination"
+            ],
+            "conditions": [
+                condition("Ready", "False", "Invalid", "2 problem(s)"),
+                condition("Stalled", "True", "Invalid", "2 problem(s)")
+            ]
+        }
+    }))
+    .unwrap()
+}
+
+fn spec() -> serde_json::Value {
+    json!({
+        "importName": "sales.q4_import",
+        "packageRef": {"name": "sales-q4"},
+        "description": "Q4 pipelines",
+        "suspend": true,
+        "computeResourceMapping": [
+            {"source": "sales_mc_dev", "destination": "sales_mc_prod"},
+            {"source": "sales_holo_dev", "destination": "sales_holo"}
+        ],
+        "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}],
+        "dryRun": {"tasks": ["load_orders"]},
+        "committingRules": {"fileResources": "Commit", "functions": "DoNotCommit", "tables": {"development": true, "production": false}},
+        "changeOwner": {"mode": "Specify", "owner": "1234567"}
+    })
+}
+
+fn editing_task() -> ImportTask {
+    serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+        "metadata": {"name": "q4", "namespace": "sales-prod", "generation": 1},
+        "spec": spec(),
+        "status": {
+            "observedGeneration": 1,
+            "phase": "Editing",
+            "plan": {"create": 44, "conflict": 12, "skip": 1,
+                     "firstConflicts": ["ScheduledTask/load_orders", "ScheduledTask/load_refunds", "Table/orders"]},
+            "conditions": [condition("Ready", "False", "Suspended",
+                "plan: 44 to create, 12 conflicts, 1 skipped; set spec.suspend to false to import")]
+        }
+    }))
+    .unwrap()
+}
+
+fn completed_task() -> ImportTask {
+    let mut spec = spec();
+    spec["suspend"] = json!(false);
+    serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+        "metadata": {"name": "q4", "namespace": "sales-prod", "generation": 2},
+        "spec": spec,
+        "status": {
+            "observedGeneration": 2,
+            "phase": "Completed",
+            "creator": "7654321",
+            "progress": {"done": 4, "total": 4},
+            "plan": {"create": 4, "conflict": 1, "skip": 1, "firstConflicts": ["ScheduledTask/load_refunds"]},
+            "results": [
+                {"type": "Table", "created": 1, "conflict": 0, "skipped": 0, "failed": 0, "committed": 1, "deployed": 0},
+                {"type": "ScheduledTask", "created": 2, "conflict": 1, "skipped": 1, "failed": 0, "committed": 2, "deployed": 2},
+                {"type": "QualityRule", "created": 1, "conflict": 0, "skipped": 0, "failed": 0, "committed": 1, "deployed": 1}
+            ],
+            "report": {"configMaps": ["q4-report-0"], "records": 6},
+            "phaseTimings": [
+                {"phase": "Pending", "startedAt": "2026-11-25T10:00:00Z", "completedAt": "2026-11-25T10:00:00Z"},
+                {"phase": "Verifying", "startedAt": "2026-11-25T10:00:00Z", "completedAt": "2026-11-25T10:00:02Z"},
+                {"phase": "Editing", "startedAt": "2026-11-25T10:00:02Z", "completedAt": "2026-11-25T10:05:00Z"},
+                {"phase": "Mapping", "startedAt": "2026-11-25T10:05:00Z", "completedAt": "2026-11-25T10:05:01Z"},
+                {"phase": "Importing", "startedAt": "2026-11-25T10:05:01Z", "completedAt": "2026-11-25T10:06:16Z"},
+                {"phase": "Committing", "startedAt": "2026-11-25T10:06:16Z", "completedAt": "2026-11-25T10:06:20Z"},
+                {"phase": "Deploying", "startedAt": "2026-11-25T10:06:20Z", "completedAt": "2026-11-25T10:06:25Z"},
+                {"phase": "ImportingRules", "startedAt": "2026-11-25T10:06:25Z", "completedAt": "2026-11-25T10:06:26Z"}
+            ],
+            "startedAt": "2026-11-25T10:00:00Z",
+            "completedAt": "2026-11-25T10:06:26Z",
+            "conditions": [
+                condition("Ready", "True", "Completed", "imported"),
+                condition("PartiallyImported", "True", "Conflicts", "1 object(s) not imported: ScheduledTask/load_refunds")
+            ]
+        }
+    }))
+    .unwrap()
+}
+
+fn failed_task() -> ImportTask {
+    let mut spec = spec();
+    spec["suspend"] = json!(false);
+    spec["dryRun"] = json!(null);
+    spec["changeOwner"] = json!({"mode": "NotModify"});
+    serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+        "metadata": {"name": "again", "namespace": "sales-prod", "generation": 1},
+        "spec": spec,
+        "status": {
+            "observedGeneration": 1,
+            "phase": "ImportFailed",
+            "failedPhase": "Mapping",
+            "message": "compute resource sales_emr_dev (EMR) has no entry in computeResourceMapping",
+            "creator": "7654321",
+            "startedAt": "2026-11-25T10:00:00Z",
+            "completedAt": "2026-11-25T10:00:03Z",
+            "conditions": [condition("Stalled", "True", "MappingFailed", "Mapping failed")]
+        }
+    }))
+    .unwrap()
+}
+
+fn record(
+    t: ObjectType,
+    name: &str,
+    action: Action,
+    outcome: Outcome,
+    done: (bool, bool),
+    message: Option<&str>,
+) -> Record {
+    Record {
+        object_type: t,
+        name: name.into(),
+        kube_name: name.replace('_', "-"),
+        action,
+        outcome,
+        message: message.map(str::to_string),
+        committed: done.0,
+        deployed: done.1,
+        dry_run: false,
+        attached: None,
+        associated_tasks: vec![],
+    }
+}
+
+fn records() -> Vec<Record> {
+    let mut dry = record(
+        ObjectType::ScheduledTask,
+        "load_orders",
+        Action::Create,
+        Outcome::Created,
+        (true, true),
+        None,
+    );
+    dry.dry_run = true;
+    let mut rule = record(
+        ObjectType::QualityRule,
+        "orders_not_null",
+        Action::Create,
+        Outcome::Created,
+        (true, true),
+        Some("associated with load_orders"),
+    );
+    rule.attached = Some(false);
+    vec![
+        record(
+            ObjectType::Table,
+            "orders",
+            Action::Create,
+            Outcome::Created,
+            (true, false),
+            Some("committed to development only"),
+        ),
+        dry,
+        record(
+            ObjectType::ScheduledTask,
+            "汇总_daily",
+            Action::Create,
+            Outcome::Created,
+            (true, true),
+            None,
+        ),
+        record(
+            ObjectType::ScheduledTask,
+            "load_refunds",
+            Action::Conflict,
+            Outcome::Conflict,
+            (false, false),
+            Some(
+                "a ScheduledTask named load_refunds exists in the destination: not overwritten, not committed",
+            ),
+        ),
+        record(
+            ObjectType::ScheduledTask,
+            "new_studio_job",
+            Action::Skip,
+            Outcome::Skipped,
+            (false, false),
+            Some("authored in the new-version Data Studio,\nwhich cannot migrate"),
+        ),
+        rule,
+    ]
+}
+
+fn basic() -> serde_json::Value {
+    json!({"importName": "sales.q4_import", "package": "sales-q4",
+           "packageDigest": "sha256:5f2b8c0e9a1d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b",
+           "edition": "Professional", "autoCommitAndDeploy": true,
+           "warnings": ["resourceGroupMapping entry dev_unused matches no object"]})
+}
+
+#[test]
+fn golden_preview_ready() {
+    check(
+        "preview-ready.txt",
+        &render::preview(&PackageView::of(&ready_package())),
+    );
+}
+
+#[test]
+fn golden_preview_refused() {
+    check(
+        "preview-refused.txt",
+        &render::preview(&PackageView::of(&refused_package())),
+    );
+}
+
+#[test]
+fn golden_plan_editing() {
+    check(
+        "plan-editing.txt",
+        &render::plan(&PlanView::of(&editing_task())),
+    );
+}
+
+#[test]
+fn golden_report_summary() {
+    let task = completed_task();
+    let view = render::report_view(&task, Some(&basic()), None, None);
+    check("report.txt", &render::report(&view));
+}
+
+#[test]
+fn golden_report_details() {
+    let task = completed_task();
+    let view = render::report_view(&task, Some(&basic()), None, Some(records()));
+    check("report-details.txt", &render::report(&view));
+    check(
+        "report-details.json",
+        &format!("{}\n", serde_json::to_string_pretty(&view).unwrap()),
+    );
+}
+
+#[test]
+fn golden_report_failed() {
+    let task = failed_task();
+    let view = render::report_view(&task, None, None, Some(vec![]));
+    check("report-failed.txt", &render::report(&view));
+}
+
+#[test]
+fn golden_wait_outcomes() {
+    let mut out = String::new();
+    for p in [(0, 0), (3, 10), (10, 10)] {
+        let progress = ferry::api::Progress {
+            done: p.0,
+            total: p.1,
+        };
+        out.push_str(&render::progress_line(
+            ferry::api::ImportPhase::Importing,
+            Some(&progress),
+        ));
+        out.push_str("  |  ");
+        out.push_str(&render::progress_bar(&progress, 20));
+        out.push('\n');
+    }
+    out.push_str(&render::outcome(&completed_task()));
+    out.push_str(&render::outcome(&failed_task()));
+    check("wait-outcomes.txt", &out);
+}
