@@ -1,0 +1,639 @@
+//! `kubectl migrate` end to end: the real binary, run as a user runs it with
+//! `--kubeconfig`, against a real kube-apiserver and etcd with the operator
+//! running in-process. One control plane for this test binary, started on
+//! first use; tests isolate themselves by namespace.
+//!
+//! The renderings themselves are checked by golden files
+//! (`cargo test --bin kubectl-migrate golden`, files in `tests/cli/golden/`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ferry::api::*;
+use ferry::testenv::{ControlPlane, Options, User};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
+static OPERATOR: OnceLock<()> = OnceLock::new();
+
+/// The control plane with Ferry's CRDs, and the operator on a thread and
+/// runtime of its own, exactly as it runs in a cluster.
+fn control_plane() -> &'static ControlPlane {
+    let cp = CONTROL_PLANE.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let cp = ControlPlane::start(Options::default())
+                    .await
+                    .expect("starting the control plane");
+                cp.install_crds(&ferry::api::all_crds())
+                    .await
+                    .expect("installing CRDs");
+                cp
+            })
+        })
+        .join()
+        .expect("control plane start panicked")
+    });
+    OPERATOR.get_or_init(|| {
+        let kubeconfig = cp.kubeconfig(User::Admin);
+        let settings = ferry::operator::Settings {
+            storage_dir: cp.dir().join("artifacts"),
+            ..Default::default()
+        };
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+                let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                    .await
+                    .unwrap();
+                let client = Client::try_from(config).unwrap();
+                ferry::operator::run(client, settings, std::future::pending())
+                    .await
+                    .expect("operator");
+            })
+        });
+    });
+    cp
+}
+
+/// What a run of the binary printed and returned.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `kubectl-migrate --kubeconfig <kubeconfig> ARGS...`.
+fn migrate_with(kubeconfig: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-migrate"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("running kubectl-migrate");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!(
+        "$ kubectl migrate {}\n{}{}(exit {})",
+        args.join(" "),
+        run.stdout,
+        run.stderr,
+        run.code
+    );
+    run
+}
+
+fn migrate(args: &[&str]) -> Run {
+    migrate_with(&control_plane().kubeconfig(User::Admin), args)
+}
+
+/// Polls until `ready` holds.
+async fn wait_for<K, F>(api: &Api<K>, name: &str, ready: F) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    F: Fn(&K) -> bool,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let current = api.get_opt(name).await.expect("get");
+        if let Some(obj) = current.as_ref().filter(|o| ready(o)) {
+            return obj.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not as expected within {WAIT:?}; last seen: {current:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A Professional tenant and a Ready destination workspace whose objects
+/// live in namespace `ws`, with production names for compute resources and
+/// groups so every mapping has work to do.
+async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
+    let tenants: Api<Tenant> = Api::all(c.clone());
+    tenants
+        .create(
+            &PostParams::default(),
+            &Tenant::new(
+                tenant,
+                TenantSpec {
+                    edition,
+                    display_name: None,
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    let compute = |name: &str, type_: &str| ComputeResource {
+        name: name.into(),
+        type_: type_.into(),
+        project: None,
+    };
+    let spec = WorkspaceSpec {
+        tenant: tenant.into(),
+        namespace: ws.into(),
+        project_name: ws.replace('-', "_"),
+        region: Some("cn-shanghai".into()),
+        mode: WorkspaceMode::Standard,
+        compute_resources: vec![
+            compute("sales_mc_prod", "MaxCompute"),
+            compute("sales_holo", "Hologres"),
+            compute("sales_emr", "EMR"),
+        ],
+        resource_groups: vec![ResourceGroup {
+            name: "serverless_default".into(),
+            type_: ResourceGroupType::Serverless,
+        }],
+    };
+    let api: Api<Workspace> = Api::all(c.clone());
+    api.create(&PostParams::default(), &Workspace::new(ws, spec))
+        .await
+        .unwrap();
+    wait_for(&api, ws, |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| ferry::conditions::is_true(&s.conditions, ferry::conditions::READY))
+    })
+    .await;
+}
+
+/// A MigrationPackage from a ConfigMap holding the zip (a local upload).
+async fn package_from(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-zip")),
+            ..Default::default()
+        },
+        binary_data: Some(BTreeMap::from([(
+            "package.zip".to_string(),
+            ByteString(bytes),
+        )])),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let pkg: MigrationPackage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": name},
+        "spec": {"source": {"configMap": {"name": format!("{name}-zip"), "key": "package.zip"}}}
+    }))
+    .unwrap();
+    Api::<MigrationPackage>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &pkg)
+        .await
+        .unwrap();
+}
+
+/// An import task held in Editing, with every mapping the fixture needs.
+async fn suspended_task(c: &Client, ns: &str, name: &str, package: &str) {
+    let task: ImportTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+        "metadata": {"name": name, "annotations": {"ferry.dev/created-by": "7654321"}},
+        "spec": {
+            "importName": "sales.q4_import",
+            "packageRef": {"name": package},
+            "suspend": true,
+            "computeResourceMapping": [
+                {"source": "sales_mc_dev", "destination": "sales_mc_prod"},
+                {"source": "sales_holo_dev", "destination": "sales_holo"},
+                {"source": "sales_emr_dev", "destination": "sales_emr"}
+            ],
+            "resourceGroupMapping": [
+                {"source": "dev_serverless", "destination": "serverless_default"},
+                {"source": "dev_exclusive_01", "destination": "serverless_default"}
+            ],
+            "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]
+        }
+    }))
+    .unwrap();
+    Api::<ImportTask>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &task)
+        .await
+        .unwrap();
+}
+
+fn section_order(text: &str, sections: &[&str]) {
+    let mut at = 0;
+    for s in sections {
+        let i = text[at..]
+            .find(s)
+            .unwrap_or_else(|| panic!("section {s:?} missing or out of order in:\n{text}"));
+        at += i + s.len();
+    }
+}
+
+#[tokio::test]
+async fn preview_plan_start_wait_report_and_errors_on_a_real_control_plane() {
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    let ns = "cli-flow";
+    destination(&c, "t-cli-flow", Edition::Professional, ns).await;
+    let fixture = ferry_package::fixtures::FixtureSpec::new().tasks(5);
+    let zip = fixture.to_bytes();
+    let digest = {
+        use sha2::Digest;
+        format!("sha256:{:x}", sha2::Sha256::digest(&zip))
+    };
+    package_from(&c, ns, "q4", zip).await;
+    suspended_task(&c, ns, "q4-import", "q4").await;
+
+    // preview --wait: objects per type, compute resources, source, digest.
+    let r = migrate(&["preview", "q4", "-n", ns, "--wait", "--timeout", "2m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    section_order(
+        &r.stdout,
+        &[
+            "Package q4 in namespace cli-flow: Ready",
+            "Source workspace",
+            "Digest",
+            "Objects per type",
+            "ScheduledTask",
+            "Compute resources",
+            "sales_mc_dev",
+            "MaxCompute",
+            "Resource groups",
+            "dev_serverless",
+        ],
+    );
+    assert!(r.stdout.contains(&digest), "digest {digest} shown");
+    let r = migrate(&["preview", "q4", "-n", ns, "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["state"], "Ready");
+    assert_eq!(v["summary"]["objects"]["ScheduledTask"], 5);
+    assert_eq!(v["artifact"]["digest"], digest.as_str());
+
+    // plan, while Editing: the counts and how to start.
+    let tasks: Api<ImportTask> = Api::namespaced(c.clone(), ns);
+    wait_for(&tasks, "q4-import", |t| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| s.phase == ImportPhase::Editing && s.plan.is_some())
+    })
+    .await;
+    let r = migrate(&["plan", "q4-import", "-n", ns]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(": Editing"), "{}", r.stdout);
+    assert!(r.stdout.contains("kubectl migrate start q4-import"));
+    let r = migrate(&["plan", "q4-import", "-n", ns, "-o", "yaml"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_yaml::from_str(&r.stdout).unwrap();
+    let create = v["plan"]["create"].as_u64().unwrap();
+    assert!(create >= 5, "{v}");
+    assert_eq!(v["phase"], "Editing");
+    assert!(
+        Api::<ScheduledTask>::namespaced(c.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "plan writes nothing"
+    );
+
+    // import-again does not apply to a task that has not failed.
+    let r = migrate(&["import-again", "q4-import", "-n", ns]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("only applies to a failed import")
+            && r.stderr.contains("kubectl migrate start q4-import"),
+        "{}",
+        r.stderr
+    );
+
+    // start --wait follows the phases to Completed.
+    let r = migrate(&["start", "q4-import", "-n", ns, "--wait", "--timeout", "3m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    section_order(
+        &r.stdout,
+        &["Importing", "Committing", "Deploying", "Completed"],
+    );
+    assert!(
+        r.stdout.contains(&format!("Completed: {create} created")),
+        "{}",
+        r.stdout
+    );
+    let task = tasks.get("q4-import").await.unwrap();
+    let status = task.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed);
+
+    // report: the seed's four sections.
+    let r = migrate(&["report", "q4-import", "-n", ns]);
+    assert_eq!(r.code, 0, "{r:?}");
+    section_order(
+        &r.stdout,
+        &[
+            "Basic Information",
+            "sales.q4_import",
+            "7654321",
+            "Completed",
+            "Import Results",
+            "ScheduledTask",
+            "Details",
+            "--details",
+            "Import Settings",
+            "sales_mc_dev",
+            "sales_mc_prod",
+            "Change owner",
+        ],
+    );
+    assert!(r.stdout.contains(&digest), "package digest from basic.json");
+
+    // report --details -o json: every record of the report ConfigMaps.
+    let r = migrate(&["report", "q4-import", "-n", ns, "--details", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let details = v["details"].as_array().unwrap();
+    assert_eq!(
+        details.len() as u64,
+        status.report.as_ref().unwrap().records,
+        "every record"
+    );
+    let task_records: Vec<&serde_json::Value> = details
+        .iter()
+        .filter(|d| d["type"] == "ScheduledTask")
+        .collect();
+    assert_eq!(task_records.len(), 5);
+    for d in &task_records {
+        assert_eq!(d["outcome"], "Created", "{d}");
+        assert_eq!(d["committed"], true, "Professional commits: {d}");
+        assert_eq!(d["deployed"], true, "Professional deploys: {d}");
+    }
+    assert_eq!(v["basicInformation"]["phase"], "Completed");
+    assert_eq!(v["basicInformation"]["creator"], "7654321");
+    assert_eq!(
+        v["importSettings"]["computeResourceMapping"][0]["destination"],
+        "sales_mc_prod"
+    );
+    let results = v["importResults"].as_array().unwrap();
+    let st = results
+        .iter()
+        .find(|r| r["type"] == "ScheduledTask")
+        .unwrap();
+    assert_eq!(st["created"], 5);
+    // The text form lists each object.
+    let r = migrate(&["report", "q4-import", "-n", ns, "--details"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for d in &task_records {
+        assert!(r.stdout.contains(d["name"].as_str().unwrap()), "{d}");
+    }
+
+    // A missing task: exit 3 with the way to find the right name.
+    let r = migrate(&["plan", "nope", "-n", ns]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "importtask nope not found in namespace cli-flow; list them with kubectl get importtasks -n cli-flow"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = migrate(&["report", "nope", "-n", ns]);
+    assert_eq!(r.code, 3, "{r:?}");
+
+    // The namespace defaults to the context's, and --context picks one.
+    let text = std::fs::read_to_string(cp.kubeconfig(User::Admin)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scoped: PathBuf = dir.path().join("scoped.kubeconfig");
+    std::fs::write(
+        &scoped,
+        text.replace("namespace: default", &format!("namespace: {ns}")),
+    )
+    .unwrap();
+    let r = migrate_with(
+        &scoped,
+        &["plan", "q4-import", "--context", "admin@ferry-test"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("in namespace cli-flow"), "{}", r.stdout);
+    let r = migrate_with(&scoped, &["plan", "q4-import", "--context", "nosuch"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("nosuch"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn commit_by_real_name_and_export_of_a_workspace() {
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    let ns = "cli-commit";
+    destination(&c, "t-cli-commit", Edition::Standard, ns).await;
+    let task: ScheduledTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "load-orders-x1"},
+        "spec": {"name": "load_orders", "owner": "1", "script": {"content": "SELECT 1;"}}
+    }))
+    .unwrap();
+    let objects: Api<ScheduledTask> = Api::namespaced(c.clone(), ns);
+    objects.create(&PostParams::default(), &task).await.unwrap();
+
+    // By its real name, which is no Kubernetes name.
+    let r = migrate(&[
+        "commit",
+        "scheduledtask/load_orders",
+        "-n",
+        ns,
+        "--wait",
+        "--timeout",
+        "1m",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("commit done"), "{}", r.stdout);
+    let t = objects.get("load-orders-x1").await.unwrap();
+    assert_eq!(t.status.unwrap().state, Some(ObjectState::Committed));
+    let r = migrate(&[
+        "commit",
+        "stask/load-orders-x1",
+        "-n",
+        ns,
+        "--deploy",
+        "--wait",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let t = objects.get("load-orders-x1").await.unwrap();
+    assert_eq!(t.status.unwrap().state, Some(ObjectState::Deployed));
+    let r = migrate(&["commit", "scheduledtask/nothing", "-n", ns]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("kubectl get scheduledtasks -n cli-commit"),
+        "{}",
+        r.stderr
+    );
+    let r = migrate(&["commit", "jobs/x", "-n", ns]);
+    assert_eq!(r.code, 2, "{r:?}");
+
+    // Export the workspace (custom: scheduled tasks only), then preview it.
+    let r = migrate(&[
+        "export",
+        ns,
+        "--name",
+        "cli-export",
+        "-n",
+        ns,
+        "--mode",
+        "custom",
+        "--type",
+        "ScheduledTask",
+        "--wait",
+        "--timeout",
+        "2m",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Ready"), "{}", r.stdout);
+    let r = migrate(&["preview", "cli-export", "-n", ns, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["objects"]["ScheduledTask"], 1, "{v}");
+    assert_eq!(v["summary"]["sourceWorkspace"], ns);
+    let r = migrate(&["export", "nosuch-ws", "--name", "x", "-n", ns]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains("workspace nosuch-ws not found"),
+        "{}",
+        r.stderr
+    );
+    let r = migrate(&[
+        "export",
+        ns,
+        "--name",
+        "y",
+        "-n",
+        ns,
+        "--mode",
+        "incremental",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--since"), "{}", r.stderr);
+}
+
+/// No control plane needed: refused before any request.
+#[test]
+fn usage_errors_and_unavailable_commands_exit_2() {
+    let nowhere = Path::new("/nonexistent/kubeconfig");
+    let r = migrate_with(nowhere, &["upload", "pkg.zip", "--name", "q4"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("not yet available") && r.stderr.contains("docs/cli.md"),
+        "{}",
+        r.stderr
+    );
+    let r = migrate_with(nowhere, &["download", "q4"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = migrate_with(nowhere, &["export", "ws"]);
+    assert_eq!(r.code, 2, "missing --name: {r:?}");
+    let r = migrate_with(nowhere, &["frobnicate"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = migrate_with(nowhere, &["plan", "q4"]);
+    assert_eq!(r.code, 3, "unreadable kubeconfig: {r:?}");
+    assert!(r.stderr.contains("--kubeconfig"), "{}", r.stderr);
+    let r = migrate_with(nowhere, &["--help"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("import-again"));
+}
+
+#[tokio::test]
+async fn a_failed_import_exits_1_and_import_again_finishes_it() {
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    let ns = "cli-again";
+    destination(&c, "t-cli-again", Edition::Professional, ns).await;
+    package_from(
+        &c,
+        ns,
+        "p",
+        ferry_package::fixtures::FixtureSpec::new()
+            .tasks(3)
+            .to_bytes(),
+    )
+    .await;
+    suspended_task(&c, ns, "again", "p").await;
+    let tasks: Api<ImportTask> = Api::namespaced(c.clone(), ns);
+    let full_mapping = tasks
+        .get("again")
+        .await
+        .unwrap()
+        .spec
+        .compute_resource_mapping;
+    // Only one of the three compute resources mapped: Mapping fails.
+    tasks
+        .patch(
+            "again",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"computeResourceMapping": [
+                {"source": "sales_mc_dev", "destination": "sales_mc_prod"}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    let r = migrate(&["start", "again", "-n", ns, "--wait", "--timeout", "3m"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("ImportFailed in phase Mapping:")
+            && r.stdout.contains("computeResourceMapping")
+            && r.stdout
+                .contains("kubectl migrate import-again again -n cli-again --wait"),
+        "{}",
+        r.stdout
+    );
+
+    // Fix the settings, then Import Again, following it to the end.
+    tasks
+        .patch(
+            "again",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"computeResourceMapping": full_mapping}})),
+        )
+        .await
+        .unwrap();
+    let r = migrate(&[
+        "import-again",
+        "again",
+        "-n",
+        ns,
+        "--wait",
+        "--timeout",
+        "3m",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let status: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(status["phase"], "Completed", "{status}");
+    assert!(
+        r.stderr.contains("Completed"),
+        "progress on stderr: {}",
+        r.stderr
+    );
+
+    // A refused package: exit 1 with every problem.
+    package_from(&c, ns, "broken", b"this is not a zip".to_vec()).await;
+    let r = migrate(&["preview", "broken", "-n", ns, "--wait", "--timeout", "2m"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("Refused"), "{}", r.stdout);
+
+    // A user without rights is told which role to ask for.
+    let r = migrate_with(&cp.kubeconfig(User::Viewer), &["start", "again", "-n", ns]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("forbidden to patch importtask again in namespace cli-again")
+            && r.stderr.contains("ferry-workspace-admin"),
+        "{}",
+        r.stderr
+    );
+}
