@@ -23,6 +23,7 @@ const WAIT: Duration = Duration::from_secs(120);
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
 static OPERATOR: OnceLock<()> = OnceLock::new();
+static ARTIFACT_PORT: OnceLock<u16> = OnceLock::new();
 
 /// The control plane with Ferry's CRDs, and the operator on a thread and
 /// runtime of its own, exactly as it runs in a cluster.
@@ -45,8 +46,15 @@ fn control_plane() -> &'static ControlPlane {
     });
     OPERATOR.get_or_init(|| {
         let kubeconfig = cp.kubeconfig(User::Admin);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        ARTIFACT_PORT.set(port).unwrap();
         let settings = ferry::operator::Settings {
             storage_dir: cp.dir().join("artifacts"),
+            artifact_addr: Some(([127, 0, 0, 1], port).into()),
             ..Default::default()
         };
         std::thread::spawn(move || {
@@ -527,11 +535,28 @@ fn usage_errors_and_unavailable_commands_exit_2() {
     let nowhere = Path::new("/nonexistent/kubeconfig");
     let r = migrate_with(nowhere, &["upload", "pkg.zip", "--name", "q4"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(
-        r.stderr.contains("not yet available") && r.stderr.contains("docs/cli.md"),
-        "{}",
-        r.stderr
+    assert!(r.stderr.contains("--endpoint"), "{}", r.stderr);
+    // Over the 30 MB limit: refused before any connection (the endpoint and
+    // kubeconfig point nowhere).
+    let big = std::env::temp_dir().join(format!("ferry-cli-big-{}.zip", std::process::id()));
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(31 * 1024 * 1024)
+        .unwrap();
+    let r = migrate_with(
+        nowhere,
+        &[
+            "upload",
+            big.to_str().unwrap(),
+            "--name",
+            "q4",
+            "--endpoint",
+            "http://127.0.0.1:1",
+        ],
     );
+    std::fs::remove_file(&big).unwrap();
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("nothing was sent"), "{}", r.stderr);
     let r = migrate_with(nowhere, &["download", "q4"]);
     assert_eq!(r.code, 2, "{r:?}");
     let r = migrate_with(nowhere, &["export", "ws"]);
@@ -633,6 +658,75 @@ async fn a_failed_import_exits_1_and_import_again_finishes_it() {
         r.stderr
             .contains("forbidden to patch importtask again in namespace cli-again")
             && r.stderr.contains("ferry-workspace-admin"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Upload a local zip, preview it, download it again: the same digest; a
+/// viewer's upload is refused by the endpoint's authorization.
+#[tokio::test]
+async fn upload_preview_download_round_trip_with_identical_digests() {
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    destination(&c, "t-cli-up", Edition::Professional, "cli-up").await;
+    let endpoint = format!("http://127.0.0.1:{}", ARTIFACT_PORT.get().unwrap());
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(4)
+        .to_bytes();
+    let file = cp.dir().join("upload.zip");
+    std::fs::write(&file, &bytes).unwrap();
+    let digest = format!("sha256:{}", ferry_package::writer::sha256_hex(&bytes));
+
+    let r = migrate(&[
+        "upload",
+        file.to_str().unwrap(),
+        "--name",
+        "local",
+        "-n",
+        "cli-up",
+        "--endpoint",
+        &endpoint,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&digest), "{}", r.stdout);
+    let r = migrate(&["preview", "local", "-n", "cli-up", "--wait"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("ScheduledTask"), "{}", r.stdout);
+
+    let out = cp.dir().join("download.zip");
+    let r = migrate(&[
+        "download",
+        "local",
+        out.to_str().unwrap(),
+        "-n",
+        "cli-up",
+        "--endpoint",
+        &endpoint,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        bytes,
+        "the download is the upload"
+    );
+
+    let r = migrate_with(
+        &cp.kubeconfig(User::Viewer),
+        &[
+            "upload",
+            file.to_str().unwrap(),
+            "--name",
+            "v",
+            "-n",
+            "cli-up",
+            "--endpoint",
+            &endpoint,
+        ],
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains("victor may not create migrationpackages"),
         "{}",
         r.stderr
     );

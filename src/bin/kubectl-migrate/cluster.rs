@@ -28,6 +28,8 @@ pub struct Connection {
 pub struct Cluster {
     pub client: Client,
     pub namespace: String,
+    /// The user's bearer token, for the artifact endpoint.
+    pub token: Option<secrecy::SecretString>,
 }
 
 impl Connection {
@@ -59,12 +61,17 @@ impl Connection {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
+        let token = config.auth_info.token.clone();
         let client = Client::try_from(config).map_err(|e| {
             Failure::api(format!(
                 "cannot build a client from the kubeconfig: {e}; check --kubeconfig and --context"
             ))
         })?;
-        Ok(Cluster { client, namespace })
+        Ok(Cluster {
+            client,
+            namespace,
+            token,
+        })
     }
 }
 

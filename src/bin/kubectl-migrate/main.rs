@@ -12,6 +12,7 @@ mod commands;
 mod failure;
 mod render;
 mod table;
+mod transfer;
 
 #[cfg(test)]
 mod golden;
@@ -137,35 +138,43 @@ enum Command {
         #[command(flatten)]
         wait: Wait,
     },
-    /// Upload a local package zip as a MigrationPackage (not yet available).
+    /// Upload a local package zip (up to 30 MB) and create a MigrationPackage of it.
     Upload {
         /// The zip file.
         file: PathBuf,
         /// Name of the MigrationPackage to create.
         #[arg(long)]
         name: String,
+        /// The operator's artifact endpoint (a port-forward or Ingress).
+        #[arg(long, env = "FERRY_ARTIFACT_ENDPOINT")]
+        endpoint: String,
     },
-    /// Download an exported package, checked against its digest (not yet available).
+    /// Download a package's zip, checked against its digest.
     Download {
         /// The MigrationPackage.
         package: String,
-        /// Where to write the zip (default: PACKAGE.zip).
+        /// Where to write the zip (default: PACKAGE.zip). Positional, since
+        /// `-o` is the output format as in kubectl.
         file: Option<PathBuf>,
+        /// The operator's artifact endpoint (a port-forward or Ingress).
+        #[arg(long, env = "FERRY_ARTIFACT_ENDPOINT")]
+        endpoint: String,
     },
 }
 
-const NOT_YET: &str = "not yet available: upload and download will carry packages through the API server as chunked objects the operator reassembles (see docs/cli.md). Until then, put the zip in a ConfigMap or Secret and create a MigrationPackage that names it (docs/cli.md shows how)";
-
 async fn run(cli: Cli) -> Result<i32, Failure> {
     let format = cli.output;
-    // Commands that need no connection first.
-    match &cli.command {
-        Command::Upload { .. } => return Err(Failure::usage(format!("upload is {NOT_YET}"))),
-        Command::Download { .. } => {
-            return Err(Failure::usage(format!("download is {NOT_YET}")));
-        }
-        _ => {}
+    // A file over the upload limit is refused before any connection.
+    if let Command::Upload { file, .. } = &cli.command
+        && std::fs::metadata(file).is_ok_and(|m| m.len() > transfer::MAX_UPLOAD_BYTES)
+    {
+        return Err(Failure::usage(format!(
+            "{} is larger than the 30 MB local-upload limit ({} bytes): nothing was sent; put larger packages in an object store",
+            file.display(),
+            transfer::MAX_UPLOAD_BYTES
+        )));
     }
+
     let c = cli.connection.connect().await?;
     match cli.command {
         Command::Preview { package, wait } => {
@@ -210,7 +219,28 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             deploy,
             wait,
         } => commands::commit(&c, format, &object, deploy, wait.wait, wait.timeout).await,
-        Command::Upload { .. } | Command::Download { .. } => unreachable!("handled above"),
+        Command::Upload {
+            file,
+            name,
+            endpoint,
+        } => {
+            let digest = transfer::upload(&c, &endpoint, &file, &name).await?;
+            println!(
+                "migrationpackage/{name} created from {} ({digest})",
+                file.display()
+            );
+            Ok(failure::code::OK)
+        }
+        Command::Download {
+            package,
+            file,
+            endpoint,
+        } => {
+            let file = file.unwrap_or_else(|| PathBuf::from(format!("{package}.zip")));
+            let digest = transfer::download(&c, &endpoint, &package, &file).await?;
+            println!("{} written ({digest})", file.display());
+            Ok(failure::code::OK)
+        }
     }
 }
 
