@@ -37,7 +37,11 @@ pub fn manual_lifecycle(
     let committed = status.get("committedRevision").and_then(Value::as_i64);
     let deployed = status.get("deployedRevision").and_then(Value::as_i64);
     let now = Timestamp::now().to_string();
-    if deploy && deployed != Some(generation) {
+    if deployed == Some(generation) {
+        // Deployed at this revision: committed too, nothing to do.
+        return None;
+    }
+    if deploy {
         // Deploying what was never committed commits it too.
         return Some(
             json!({"state": "Deployed", "committedRevision": generation, "deployedRevision": generation, "lastTransitionTime": now}),
