@@ -34,8 +34,9 @@ pub fn object_labels(o: &PackageObject) -> BTreeMap<String, String> {
             }
         }
     };
-    take(o.flow_spec.get("metadata"));
-    if let Some(Value::Object(spec)) = o.flow_spec.get("spec") {
+    let doc = o.flow_spec.to_value();
+    take(doc.get("metadata"));
+    if let Some(Value::Object(spec)) = doc.get("spec") {
         for section in spec.values() {
             for item in section.as_array().into_iter().flatten() {
                 if item.get("name").and_then(Value::as_str) == Some(o.name.as_str()) {
@@ -141,7 +142,8 @@ mod tests {
                     {"name": "load", "metadata": {"labels": {"layer": "ods"}}},
                     {"name": "other", "metadata": {"labels": {"x": "y"}}}
                 ]}
-            }),
+            })
+            .into(),
             spec_path: String::new(),
             files: vec![],
             studio: Default::default(),

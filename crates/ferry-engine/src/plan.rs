@@ -551,10 +551,12 @@ impl Ctx<'_, '_> {
         let mut s = o.spec.clone();
         s.insert("name".into(), o.name.clone().into());
         s.insert("studio".into(), "Legacy".into());
-        if !o.flow_spec.is_null() {
-            // Verbatim: the document as it came, not rewritten by mappings;
-            // the interpreted fields above it are what the destination uses.
-            s.insert("flowSpec".into(), o.flow_spec.clone());
+        // Verbatim: the document as it came, not rewritten by mappings;
+        // the interpreted fields above it are what the destination uses.
+        // The package keeps it as text; it is parsed here, one object at a time.
+        let flow_spec = o.flow_spec.to_value();
+        if !flow_spec.is_null() {
+            s.insert("flowSpec".into(), flow_spec);
         }
         let owner = match self.owner {
             Some(owner) => Some(owner.to_string()),

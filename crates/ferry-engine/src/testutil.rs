@@ -19,7 +19,7 @@ pub fn obj(t: ObjectType, name: &str) -> Obj {
         object_type: t,
         name: name.into(),
         spec,
-        flow_spec: json!({"version": "1.1.0", "kind": "CycleWorkflow"}),
+        flow_spec: json!({"version": "1.1.0", "kind": "CycleWorkflow"}).into(),
         spec_path: format!("{}/{name}/spec.yaml", t.folder()),
         files: vec![],
         studio: Studio::Legacy,
@@ -71,7 +71,9 @@ impl Obj {
         self
     }
     pub fn labels(mut self, labels: Value) -> Self {
-        self.0.flow_spec["metadata"] = json!({ "labels": labels });
+        let mut doc = self.0.flow_spec.to_value();
+        doc["metadata"] = json!({ "labels": labels });
+        self.0.flow_spec = doc.into();
         self
     }
     pub fn set(mut self, key: &str, v: impl Into<Value>) -> Self {

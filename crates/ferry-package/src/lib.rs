@@ -25,8 +25,8 @@ pub mod writer;
 
 pub use manifest::{ExportMode, Manifest, ManifestFile, ManifestObject, SourceInfo};
 pub use model::{
-    ComputeRef, DocFormat, ExportedFile, ExportedObject, FileEntry, FileRole, ObjectType,
-    PackageObject, Studio,
+    ComputeRef, DocFormat, ExportedFile, ExportedObject, FileEntry, FileRole, FlowSpecDoc,
+    ObjectType, PackageObject, Studio,
 };
 pub use reader::PackageReader;
 pub use summary::{PackageIndex, PackageSummary};

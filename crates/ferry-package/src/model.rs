@@ -2,7 +2,8 @@
 //! package holds) and the writer (what an export puts in one).
 //!
 //! `spec` maps have the camelCase shape of the operator's `XxxSpec` CRD types
-//! (without `flowSpec`, which travels separately as [`PackageObject::flow_spec`]),
+//! (without `flowSpec`, which travels separately as [`PackageObject::flow_spec`],
+//! compact JSON text parsed on demand: see [`FlowSpecDoc`]),
 //! so the operator can deserialize them directly. This crate does not depend
 //! on the operator, hence the untyped map.
 
@@ -144,8 +145,9 @@ pub struct PackageObject {
     pub name: String,
     /// The `XxxSpec` fields Ferry interprets, camelCase.
     pub spec: Map<String, Value>,
-    /// The whole FlowSpec document, verbatim (as JSON).
-    pub flow_spec: Value,
+    /// The whole FlowSpec document, verbatim, kept as compact JSON text
+    /// (parse it with [`FlowSpecDoc::to_value`] when it is needed).
+    pub flow_spec: FlowSpecDoc,
     /// Path of the spec document in the zip.
     pub spec_path: String,
     /// The object's code and resource files.
@@ -156,6 +158,68 @@ pub struct PackageObject {
     pub compute: Option<ComputeRef>,
     /// The resource group the object runs on, if any.
     pub resource_group: Option<String>,
+}
+
+/// A whole FlowSpec document kept as compact JSON text.
+///
+/// A package holds thousands of documents and the reader keeps every one of
+/// them; as a parsed [`Value`] a 1 KiB document costs over 10 KiB of map
+/// nodes, as text it costs its length. The text is what
+/// `serde_json::to_string` makes of the parsed document (keys sorted, no
+/// whitespace), so it always parses back to that same [`Value`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct FlowSpecDoc(Box<str>);
+
+impl FlowSpecDoc {
+    /// The document of a parsed value.
+    pub fn new(doc: &Value) -> Self {
+        FlowSpecDoc(doc.to_string().into_boxed_str())
+    }
+
+    /// The compact JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Size of the text in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty (never, for a document made by [`Self::new`]).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The parsed document (a fresh [`Value`] each call: parse once and
+    /// keep it when several fields are read).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(&self.0).expect("FlowSpecDoc holds JSON written by serde_json")
+    }
+}
+
+impl From<Value> for FlowSpecDoc {
+    fn from(doc: Value) -> Self {
+        FlowSpecDoc::new(&doc)
+    }
+}
+
+impl From<&Value> for FlowSpecDoc {
+    fn from(doc: &Value) -> Self {
+        FlowSpecDoc::new(doc)
+    }
+}
+
+impl std::fmt::Debug for FlowSpecDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for FlowSpecDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl PackageObject {
@@ -257,5 +321,25 @@ impl ExportedObject {
     pub fn as_json(mut self) -> Self {
         self.format = DocFormat::Json;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn flow_spec_doc_parses_back_to_the_same_document() {
+        let doc = json!({
+            "version": "1.1.0",
+            "kind": "CycleWorkflow",
+            "metadata": {"owner": 1234, "ratio": 0.1, "big": 18446744073709551615u64, "neg": -3},
+            "spec": {"nodes": [{"name": "加载订单", "script": "{{scripts.s}}", "x": null, "ok": true}]}
+        });
+        let text = FlowSpecDoc::new(&doc);
+        assert_eq!(text.to_value(), doc);
+        assert!(!text.as_str().contains('\n'), "compact: {text}");
+        assert_eq!(FlowSpecDoc::from(doc.clone()), text);
     }
 }

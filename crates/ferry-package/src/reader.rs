@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::{self, EntryKind, RawEntry, ScanError};
 use crate::flowspec;
 use crate::manifest::{FORMAT_VERSION, MANIFEST_PATH, Manifest};
-use crate::model::{FileEntry, FileRole, ObjectType, PackageObject, Studio};
+use crate::model::{FileEntry, FileRole, FlowSpecDoc, ObjectType, PackageObject, Studio};
 use crate::summary::{PackageIndex, PackageSummary};
 use crate::verify::{
     Limits, MAX_DOCUMENT_BYTES, Problem, RATIO_GRACE_BYTES, TaskDeps, VerifyError,
@@ -103,6 +103,7 @@ impl<R: Read + Seek> PackageReader<R> {
             entries: HashMap::new(),
             bad: HashSet::new(),
             exhausted: false,
+            buf: vec![0u8; READ_BUFFER_BYTES],
         };
         v.check_entries(&entries);
         let _ = reader.seek(SeekFrom::Start(0));
@@ -253,6 +254,9 @@ impl<R: Read + Seek> PackageReader<R> {
     }
 }
 
+/// The buffer entries are streamed through (one for the whole pass).
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// State of one verification pass.
 struct Verifier {
     problems: Vec<Problem>,
@@ -266,6 +270,9 @@ struct Verifier {
     /// The uncompressed budget is spent (or declared sizes already exceed
     /// it): nothing more is read, and that is reported once.
     exhausted: bool,
+    /// The read buffer, reused for every entry (a fresh 64 KiB buffer per
+    /// entry costs a zeroed allocation each time and fragments the heap).
+    buf: Vec<u8>,
 }
 
 impl Verifier {
@@ -351,10 +358,10 @@ impl Verifier {
         };
         let mut entry = archive.by_name(name).map_err(|e| corrupt(e.to_string()))?;
         let mut h = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
+        let buf = &mut self.buf;
         let mut total = 0u64;
         loop {
-            let n = entry.read(&mut buf).map_err(|e| corrupt(e.to_string()))?;
+            let n = entry.read(buf).map_err(|e| corrupt(e.to_string()))?;
             if n == 0 {
                 break;
             }
@@ -406,6 +413,13 @@ impl Verifier {
         }) {
             self.problems.push(p);
             return None;
+        }
+        // The usual case in one pass, straight into the struct; anything
+        // else goes through a `Value` to say precisely what is wrong.
+        if let Ok(m) = serde_json::from_slice::<Manifest>(&bytes)
+            && m.format_version == FORMAT_VERSION
+        {
+            return Some(m);
         }
         let invalid = |detail: String| Problem::InvalidManifest { detail };
         let value: serde_json::Value = match serde_json::from_slice(&bytes) {
@@ -501,10 +515,11 @@ impl Verifier {
         archive: &mut zip::ZipArchive<R>,
         manifest: &Manifest,
     ) -> Vec<PackageObject> {
-        let mut objects = Vec::new();
+        let mut objects = Vec::with_capacity(manifest.objects.len());
         let mut names = HashSet::new();
         let mut dup_names = BTreeSet::new();
         let mut paths = HashSet::new();
+        let mut doc_bytes = Vec::new();
         for m in &manifest.objects {
             let object_type = ObjectType::parse(&m.type_);
             let label = format!("{} {:?}", m.type_, m.name);
@@ -535,7 +550,7 @@ impl Verifier {
                         .push(Problem::DuplicateIndexPath { entry: p.clone() });
                 }
             }
-            let mut doc_bytes = Vec::new();
+            doc_bytes.clear();
             let doc_ok = self.check_indexed(
                 archive,
                 &label,
@@ -618,6 +633,9 @@ impl Verifier {
                 name: m.name.clone(),
             });
         }
+        // Kept as compact text; the parsed tree is dropped here.
+        let flow_spec = FlowSpecDoc::new(&doc);
+        drop(doc);
         let mut spec = x.spec;
         if t == ObjectType::FileResource
             && let Some(f) = files.iter().find(|f| f.role == FileRole::Resource)
@@ -629,7 +647,7 @@ impl Verifier {
             object_type: t,
             name: m.name.clone(),
             spec,
-            flow_spec: doc,
+            flow_spec,
             spec_path: m.path.clone(),
             files,
             studio: x.studio,

@@ -5,16 +5,22 @@
 //! generator's memory out of the peak.
 //!
 //! `verify-bench [--size BYTES] [--runs N] [--seed N] [--package PATH]
-//! [--write FILE.md]`
+//! [--baseline OLD_VERIFY_BENCH [--baseline-label TEXT]] [--write FILE.md]`
 //!
 //! `--write` replaces (or appends) the section between the
-//! `<!-- verify-bench:start -->` and `<!-- verify-bench:end -->` markers.
+//! `<!-- verify-bench:start -->` and `<!-- verify-bench:end -->` markers
+//! (BENCHMARKS.md at the repository root), with the machine, the date, the
+//! versions and the figures.
+//!
+//! `--baseline` runs another `verify-bench` binary (one built from an
+//! earlier commit) on the same package, in the same session, and reports its
+//! figures beside this build's: before/after numbers of a change.
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use ferry_package::fixtures::FixtureSpec;
 use ferry_package::{Limits, PackageReader};
@@ -39,6 +45,9 @@ fn run() -> Result<(), String> {
     let mut package: Option<PathBuf> = None;
     let mut write: Option<PathBuf> = None;
     let mut generate: Option<PathBuf> = None;
+    let mut baseline: Option<PathBuf> = None;
+    let mut baseline_label = String::from("baseline");
+    let mut row_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut v = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -49,6 +58,9 @@ fn run() -> Result<(), String> {
             "--package" => package = Some(v()?.into()),
             "--write" => write = Some(v()?.into()),
             "--generate" => generate = Some(v()?.into()),
+            "--baseline" => baseline = Some(v()?.into()),
+            "--baseline-label" => baseline_label = v()?,
+            "--row-only" => row_only = true,
             _ => return Err(format!("unknown option {a}")),
         }
     }
@@ -59,6 +71,10 @@ fn run() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         return Ok(());
     }
+    let origin = match &package {
+        Some(p) => format!("`{}`", p.display()),
+        None => format!("the generated fixture (`FixtureSpec::sized({size}, {seed})`)"),
+    };
     let (path, temp) = match package {
         Some(p) => (p, false),
         None => {
@@ -88,32 +104,78 @@ fn run() -> Result<(), String> {
         max_package_bytes: bytes.max(Limits::default().max_package_bytes),
         ..Limits::default()
     };
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
     let mut times = Vec::new();
     let mut objects = 0;
-    for _ in 0..runs.max(1) {
+    let mut first_hwm = 0;
+    for i in 0..runs.max(1) {
         let f = File::open(&path).map_err(|e| e.to_string())?;
         let t = Instant::now();
         let r = PackageReader::open(BufReader::new(f), &limits).map_err(|e| e.to_string())?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         objects = r.objects().len();
-    }
-    if temp {
-        let _ = std::fs::remove_file(&path);
+        drop(r);
+        if i == 0 {
+            first_hwm = peak_rss_kib().unwrap_or(0);
+        }
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let (min, max) = (times[0], times[times.len() - 1]);
     let hwm = peak_rss_kib().unwrap_or(0);
+    let mib = |k: u64| k as f64 / 1024.0;
+    // `| median | min | max | peak RSS, first run | peak RSS, all runs |`
+    let row = format!(
+        "| {median:.0} ms | {min:.0} ms | {max:.0} ms | {:.1} MiB | {:.1} MiB |",
+        mib(first_hwm),
+        mib(hwm)
+    );
+    if row_only {
+        // For another build's `--baseline`: the figures only.
+        println!("{row}");
+        if temp {
+            let _ = std::fs::remove_file(&path);
+        }
+        return Ok(());
+    }
+    let base_row = match &baseline {
+        Some(exe) => Some(run_baseline(exe, &path, runs)?),
+        None => None,
+    };
+    if temp {
+        let _ = std::fs::remove_file(&path);
+    }
+    let mut rows = format!("| this build | {} {row}\n", times.len());
+    if let Some(b) = &base_row {
+        rows.push_str(&format!("| {baseline_label} | {} {b}\n", times.len()));
+    }
     let report = format!(
-        "{START}\n### Verification benchmark (`verify-bench`, release build)\n\n\
-         | package | objects | runs | median | min | max | peak RSS |\n\
+        "{START}\n## Package verification\n\n\
+         Measured with `cargo run --release -p ferry-package --bin verify-bench -- --write BENCHMARKS.md` \
+         (crates/ferry-package/src/bin/verify-bench.rs) on {date}.\n\n\
+         - Machine: {cpu}, {cpus} CPUs, {mem} memory, {kernel}; load average {load} when the runs started \
+         (a shared build machine: wall times vary with its load).\n\
+         - Versions: ferry-package {pkg} at commit {commit}, {rustc}, release profile.\n\
+         - Package: {origin}, {mb:.1} MB, {objects} objects; \
+         every entry inflated and hashed, every document parsed, the dependency graph checked, \
+         streaming from a file.\n\
+         - Peak RSS is the benchmark process's VmHWM: after the first run, and after all runs \
+         (the allocator does not hand every freed page back between runs).\n\n\
+         | build | runs | median | min | max | peak RSS, first run | peak RSS, all runs |\n\
          |---|---|---|---|---|---|---|\n\
-         | {:.1} MB | {objects} | {} | {median:.0} ms | {min:.0} ms | {max:.0} ms | {:.1} MiB |\n\n\
-         Full verification (archive safety, every digest, every document parsed, dependency graph), \
-         streaming from a file; peak RSS is the whole benchmark process (VmHWM).\n{END}\n",
-        bytes as f64 / 1e6,
-        times.len(),
-        hwm as f64 / 1024.0
+         {rows}{END}\n",
+        date = today(),
+        cpu = cpu_model(),
+        cpus = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        mem = mem_total(),
+        kernel = kernel(),
+        pkg = env!("CARGO_PKG_VERSION"),
+        commit = command_line("git", &["rev-parse", "--short", "HEAD"]),
+        rustc = command_line("rustc", &["-V"]),
+        mb = bytes as f64 / 1e6,
     );
     print!("{report}");
     if let Some(file) = write {
@@ -127,12 +189,126 @@ fn run() -> Result<(), String> {
                     &old[e + END.len()..]
                 )
             }
-            _ if old.is_empty() => report.clone(),
+            _ if old.is_empty() => format!("# Benchmarks\n\n{report}"),
             _ => format!("{}\n\n{report}", old.trim_end()),
         };
         std::fs::write(&file, new).map_err(|e| format!("{}: {e}", file.display()))?;
     }
     Ok(())
+}
+
+/// Runs another build of this benchmark on the same package and returns
+/// its figures row. A build older than `--row-only` prints its own table;
+/// its one data row is taken and laid out like ours (no first-run figure).
+fn run_baseline(exe: &Path, package: &Path, runs: usize) -> Result<String, String> {
+    let run = |runs: usize, extra: &[&str]| -> Result<String, String> {
+        let out = Command::new(exe)
+            .args([
+                "--package",
+                &package.to_string_lossy(),
+                "--runs",
+                &runs.to_string(),
+            ])
+            .args(extra)
+            .output()
+            .map_err(|e| format!("{}: {e}", exe.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{}: {}",
+                exe.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    match run(runs, &["--row-only"]) {
+        Ok(row) => Ok(row.trim().to_string()),
+        Err(_) => {
+            // `| 30.1 MB | objects | runs | median | min | max | peak RSS |`
+            let cells = |out: String| -> Result<Vec<String>, String> {
+                let line = out
+                    .lines()
+                    .find(|l| l.starts_with("| ") && l.contains(" MB |"))
+                    .ok_or("the baseline printed no figures")?;
+                Ok(line.split('|').map(|c| c.trim().to_string()).collect())
+            };
+            let all = cells(run(runs, &[])?)?;
+            let first = cells(run(1, &[])?)?;
+            let cell = |c: &[String], i: usize| c.get(i).cloned().unwrap_or_else(|| "?".into());
+            Ok(format!(
+                "| {} | {} | {} | {} | {} |",
+                cell(&all, 4),
+                cell(&all, 5),
+                cell(&all, 6),
+                cell(&first, 7),
+                cell(&all, 7)
+            ))
+        }
+    }
+}
+
+/// The first line of a command's output, or `unknown`.
+fn command_line(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn mem_total() -> String {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| format!("Linux {}", r.trim()))
+        .unwrap_or_else(|_| std::env::consts::OS.to_string())
+}
+
+/// Today's date (UTC), `YYYY-MM-DD`.
+fn today() -> String {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Peak resident set size of this process, in KiB.
