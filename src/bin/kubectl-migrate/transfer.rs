@@ -69,7 +69,8 @@ pub async fn upload(
     let resp = reqwest::Client::new()
         .put(&url)
         .bearer_auth(token(c)?)
-        .body(bytes)
+        .header(reqwest::header::CONTENT_LENGTH, size)
+        .body(reqwest::Body::wrap_stream(progress_chunks(bytes)))
         .send()
         .await
         .map_err(|e| http_failure("PUT", &url, e))?;
@@ -140,6 +141,37 @@ pub async fn download(
     std::fs::write(file, &bytes)
         .map_err(|e| Failure::usage(format!("cannot write {}: {e}", file.display())))?;
     Ok(got)
+}
+
+/// The file in 256 KiB chunks, reporting progress on stderr as they go (a
+/// bar on a terminal, a line per quarter otherwise).
+fn progress_chunks(bytes: Vec<u8>) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    use std::io::IsTerminal;
+    const CHUNK: usize = 256 * 1024;
+    let total = bytes.len().max(1);
+    let tty = std::io::stderr().is_terminal();
+    let chunks: Vec<Vec<u8>> = bytes.chunks(CHUNK).map(<[u8]>::to_vec).collect();
+    let mut sent = 0usize;
+    let mut last_quarter = 0;
+    futures::stream::iter(chunks.into_iter().map(move |chunk| {
+        sent += chunk.len();
+        let percent = sent * 100 / total;
+        if tty {
+            let filled = percent / 5;
+            eprint!(
+                "\r[{}{}] {percent:3}% {sent}/{total} bytes",
+                "#".repeat(filled),
+                " ".repeat(20 - filled)
+            );
+            if sent >= total {
+                eprintln!();
+            }
+        } else if percent / 25 > last_quarter {
+            last_quarter = percent / 25;
+            eprintln!("uploaded {percent}% ({sent}/{total} bytes)");
+        }
+        Ok(chunk)
+    }))
 }
 
 fn hex(bytes: &[u8]) -> String {
