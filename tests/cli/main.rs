@@ -130,55 +130,13 @@ where
     }
 }
 
-/// A Professional tenant and a Ready destination workspace whose objects
-/// live in namespace `ws`, with production names for compute resources and
-/// groups so every mapping has work to do.
+/// A tenant and a Ready destination workspace whose objects live in
+/// namespace `ws`, with production names for compute resources and groups so
+/// every mapping has work to do.
 async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
-    let tenants: Api<Tenant> = Api::all(c.clone());
-    tenants
-        .create(
-            &PostParams::default(),
-            &Tenant::new(
-                tenant,
-                TenantSpec {
-                    edition,
-                    display_name: None,
-                },
-            ),
-        )
-        .await
-        .unwrap();
-    let compute = |name: &str, type_: &str| ComputeResource {
-        name: name.into(),
-        type_: type_.into(),
-        project: None,
-    };
-    let spec = WorkspaceSpec {
-        tenant: tenant.into(),
-        namespace: ws.into(),
-        project_name: ws.replace('-', "_"),
-        region: Some("cn-shanghai".into()),
-        mode: WorkspaceMode::Standard,
-        compute_resources: vec![
-            compute("sales_mc_prod", "MaxCompute"),
-            compute("sales_holo", "Hologres"),
-            compute("sales_emr", "EMR"),
-        ],
-        resource_groups: vec![ResourceGroup {
-            name: "serverless_default".into(),
-            type_: ResourceGroupType::Serverless,
-        }],
-    };
-    let api: Api<Workspace> = Api::all(c.clone());
-    api.create(&PostParams::default(), &Workspace::new(ws, spec))
-        .await
-        .unwrap();
-    wait_for(&api, ws, |w| {
-        w.status
-            .as_ref()
-            .is_some_and(|s| ferry::conditions::is_true(&s.conditions, ferry::conditions::READY))
-    })
-    .await;
+    use ferry::testenv::fixtures;
+    fixtures::ensure_tenant(c, tenant, edition).await;
+    fixtures::ready_workspace(c, ws, fixtures::production_workspace(tenant, ws)).await;
 }
 
 /// A MigrationPackage from a ConfigMap holding the zip (a local upload).
