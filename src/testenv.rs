@@ -438,6 +438,41 @@ pub mod fixtures {
         }
     }
 
+    /// Creates a ConfigMap `<name>-zip` holding `bytes` and a MigrationPackage
+    /// `name` whose source is that ConfigMap (a local upload).
+    pub async fn config_map_package(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {
+        use std::collections::BTreeMap;
+
+        use k8s_openapi::ByteString;
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use kube::api::ObjectMeta;
+
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(format!("{name}-zip")),
+                ..Default::default()
+            },
+            binary_data: Some(BTreeMap::from([(
+                "package.zip".to_string(),
+                ByteString(bytes),
+            )])),
+            ..Default::default()
+        };
+        Api::<ConfigMap>::namespaced(c.clone(), ns)
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create ConfigMap");
+        let pkg: MigrationPackage = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": name},
+            "spec": {"source": {"configMap": {"name": format!("{name}-zip"), "key": "package.zip"}}}
+        }))
+        .expect("a well-formed package");
+        Api::<MigrationPackage>::namespaced(c.clone(), ns)
+            .create(&PostParams::default(), &pkg)
+            .await
+            .expect("create package");
+    }
+
     /// Creates the tenant unless it exists.
     pub async fn ensure_tenant(c: &Client, name: &str, edition: Edition) {
         let tenants: Api<Tenant> = Api::all(c.clone());

@@ -6,7 +6,6 @@
 //! The renderings themselves are checked by golden files
 //! (`cargo test --bin kubectl-migrate golden`, files in `tests/cli/golden/`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -14,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use ferry::api::*;
 use ferry::testenv::{ControlPlane, Options, User};
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -141,30 +138,7 @@ async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
 
 /// A MigrationPackage from a ConfigMap holding the zip (a local upload).
 async fn package_from(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {
-    let cm = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(format!("{name}-zip")),
-            ..Default::default()
-        },
-        binary_data: Some(BTreeMap::from([(
-            "package.zip".to_string(),
-            ByteString(bytes),
-        )])),
-        ..Default::default()
-    };
-    Api::<ConfigMap>::namespaced(c.clone(), ns)
-        .create(&PostParams::default(), &cm)
-        .await
-        .unwrap();
-    let pkg: MigrationPackage = serde_json::from_value(serde_json::json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": name},
-        "spec": {"source": {"configMap": {"name": format!("{name}-zip"), "key": "package.zip"}}}
-    }))
-    .unwrap();
-    Api::<MigrationPackage>::namespaced(c.clone(), ns)
-        .create(&PostParams::default(), &pkg)
-        .await
-        .unwrap();
+    ferry::testenv::fixtures::config_map_package(c, ns, name, bytes).await;
 }
 
 /// An import task held in Editing, with every mapping the fixture needs.

@@ -1,15 +1,13 @@
 //! ImportTask end to end on the real apiserver: phases, mappings, conflicts,
 //! suspend, editions, Import Again.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ferry::api::*;
 use ferry::conditions::{self, READY, STALLED};
 use ferry::testenv::User;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
 use crate::support::{client, operator, wait_for};
@@ -25,31 +23,9 @@ async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
     fixtures::ready_workspace(c, ws, fixtures::production_workspace(tenant, ws)).await;
 }
 
+/// A MigrationPackage from a ConfigMap holding the zip (a local upload).
 async fn package_from(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {
-    let cm = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(format!("{name}-zip")),
-            ..Default::default()
-        },
-        binary_data: Some(BTreeMap::from([(
-            "package.zip".to_string(),
-            ByteString(bytes),
-        )])),
-        ..Default::default()
-    };
-    Api::<ConfigMap>::namespaced(c.clone(), ns)
-        .create(&PostParams::default(), &cm)
-        .await
-        .unwrap();
-    let pkg: MigrationPackage = serde_json::from_value(serde_json::json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": name},
-        "spec": {"source": {"configMap": {"name": format!("{name}-zip"), "key": "package.zip"}}}
-    }))
-    .unwrap();
-    Api::<MigrationPackage>::namespaced(c.clone(), ns)
-        .create(&PostParams::default(), &pkg)
-        .await
-        .unwrap();
+    ferry::testenv::fixtures::config_map_package(c, ns, name, bytes).await;
 }
 
 fn task(name: &str, package: &str, suspend: bool) -> serde_json::Value {

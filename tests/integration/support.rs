@@ -6,7 +6,6 @@
 //! its own tenants, workspaces and namespaces). The operator runs once, on
 //! its own thread and runtime, exactly as it runs in a cluster.
 
-use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -120,14 +119,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Runs `f` with a timeout that names what timed out.
-#[allow(dead_code)]
-pub async fn within<T>(what: &str, timeout: Duration, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(timeout, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {timeout:?}"))
 }
 
 /// Creates a tenant and a Ready workspace named after the fixture
