@@ -7,6 +7,9 @@
 //! runner is killed), the pipe closes and the guard stops its child and
 //! removes the work directory. No process outlives the run.
 
+pub mod operator_process;
+pub mod serve;
+
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
@@ -471,6 +474,32 @@ pub mod fixtures {
             .create(&PostParams::default(), &pkg)
             .await
             .expect("create package");
+    }
+
+    /// An ImportTask that maps every compute resource and resource group of
+    /// the fixtures, and commits tables to production too, so that on a
+    /// Professional tenant every object ends Deployed.
+    pub fn full_import_task(name: &str, package: &str) -> ImportTask {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+            "metadata": {"name": name, "annotations": {"ferry.dev/created-by": "7654321"}},
+            "spec": {
+                "importName": "sales.resume_import",
+                "packageRef": {"name": package},
+                "computeResourceMapping": [
+                    {"source": "sales_mc_dev", "destination": "sales_mc_prod"},
+                    {"source": "sales_holo_dev", "destination": "sales_holo"},
+                    {"source": "sales_emr_dev", "destination": "sales_emr"}
+                ],
+                "resourceGroupMapping": [
+                    {"source": "dev_serverless", "destination": "serverless_default"},
+                    {"source": "dev_exclusive_01", "destination": "serverless_default"}
+                ],
+                "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}],
+                "committingRules": {"tables": {"development": true, "production": true}}
+            }
+        }))
+        .expect("a well-formed import task")
     }
 
     /// Creates the tenant unless it exists.

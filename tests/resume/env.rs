@@ -3,19 +3,18 @@
 //! served over HTTP from 127.0.0.1, the import task, and listing what landed.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ferry::api::*;
 use ferry::conditions::{self, READY};
+use ferry::testenv::operator_process::OperatorProcess;
 use ferry::testenv::{ControlPlane, Options, User};
 use ferry_package::ObjectType;
 use ferry_package::fixtures::FixtureSpec;
 use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
 
@@ -47,104 +46,34 @@ pub async fn admin() -> Client {
 
 // ------------------------------------------------------ the operator ----
 
-/// Runs "$@" and writes its pid to `FERRY_PID_FILE`; kills it when stdin
-/// reaches end of file (this test process ended, however it ended), so no
-/// operator outlives the run.
-const GUARD: &str = r#"
-exec 3<&0
-"$@" </dev/null &
-child=$!
-echo "$child" > "$FERRY_PID_FILE"
-( read -r _ <&3; kill -KILL "$child" 2>/dev/null ) &
-watcher=$!
-wait "$child"; status=$?
-kill "$watcher" 2>/dev/null
-exit "$status"
-"#;
-
-/// The real `ferry run` binary as a child process.
-pub struct Operator {
-    guard: Child,
-    pid: u32,
-    pub log: PathBuf,
-}
+/// The real `ferry run` binary as a child process, against the admin
+/// kubeconfig.
+pub struct Operator(OperatorProcess);
 
 impl Operator {
-    /// Starts `ferry run --storage-dir <storage>` against the admin
-    /// kubeconfig, logging (RUST_LOG=info) to `log`.
+    /// Starts `ferry run --storage-dir <storage>`, logging to `log`.
     pub fn start(storage: &Path, log: &Path) -> Operator {
-        let cp = control_plane();
-        let pid_file = log.with_extension("pid");
-        let _ = std::fs::remove_file(&pid_file);
-        let out = std::fs::File::create(log).expect("operator log");
-        let guard = Command::new("bash")
-            .arg("-c")
-            .arg(GUARD)
-            .arg("ferry-operator-guard")
-            .arg(env!("CARGO_BIN_EXE_ferry"))
-            .arg("run")
-            .arg("--storage-dir")
-            .arg(storage)
-            .env("KUBECONFIG", cp.kubeconfig(User::Admin))
-            .env("RUST_LOG", "info")
-            // Not the defaults (0.0.0.0:8080 and 8081): other test runs on
-            // this machine may hold them.
-            .env("FERRY_METRICS_BIND_ADDRESS", "127.0.0.1:0")
-            .env("FERRY_HEALTH_BIND_ADDRESS", "127.0.0.1:0")
-            .env("FERRY_ARTIFACT_BIND_ADDRESS", "127.0.0.1:0")
-            .env("FERRY_PID_FILE", &pid_file)
-            .stdin(Stdio::piped())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("starting the operator");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let pid = loop {
-            if let Some(pid) = std::fs::read_to_string(&pid_file)
-                .ok()
-                .and_then(|s| s.trim().parse::<u32>().ok())
-            {
-                break pid;
-            }
-            assert!(Instant::now() < deadline, "the operator guard wrote no pid");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Operator {
-            guard,
-            pid,
-            log: log.to_path_buf(),
-        }
+        let kubeconfig = control_plane().kubeconfig(User::Admin);
+        Operator(
+            OperatorProcess::start(
+                Path::new(env!("CARGO_BIN_EXE_ferry")),
+                &kubeconfig,
+                storage,
+                log,
+            )
+            .expect("starting the operator"),
+        )
     }
 
     /// SIGKILL: no shutdown, no last status write.
-    pub fn kill(mut self) {
-        let status = Command::new("kill")
-            .args(["-KILL", &self.pid.to_string()])
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill -KILL {} failed", self.pid);
-        // The guard exits once its child is gone.
-        let _ = self.guard.wait();
+    pub fn kill(self) {
+        self.0.kill().expect("killing the operator");
     }
 
     /// The last lines of the operator's log, for failure messages.
     pub fn tail(&self, n: usize) -> String {
-        tail(&self.log, n)
+        self.0.tail(n)
     }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        // Closing the guard's stdin kills the operator (no-op after `kill`).
-        drop(self.guard.stdin.take());
-        let _ = self.guard.wait();
-    }
-}
-
-pub fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 // ------------------------------------------------------- the import ----
@@ -158,45 +87,11 @@ pub async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
     fixtures::ready_workspace(c, ws, fixtures::production_workspace(tenant, ws)).await;
 }
 
-/// Serves `body` at `http://127.0.0.1:<port>/package.zip` from the calling
-/// runtime (HTTP/1.1, one request per connection); returns the URL.
+/// Serves `body` at `http://127.0.0.1:<port>/package.zip`; returns the URL.
 pub async fn serve(body: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let body = Arc::new(body);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head);
-                let path = head.split_whitespace().nth(1).unwrap_or_default();
-                let (status, payload): (&str, &[u8]) = if path == "/package.zip" {
-                    ("200 OK", &body)
-                } else {
-                    ("404 Not Found", b"not here")
-                };
-                let header = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/zip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    payload.len()
-                );
-                let _ = conn.write_all(header.as_bytes()).await;
-                let _ = conn.write_all(payload).await;
-                let _ = conn.shutdown().await;
-            });
-        }
-    });
-    format!("http://127.0.0.1:{port}/package.zip")
+    ferry::testenv::serve::serve(body)
+        .await
+        .expect("serving the package")
 }
 
 /// A MigrationPackage `name` in `ns` fetched from `url`; returns once it is
@@ -225,30 +120,9 @@ pub async fn package_from_url(c: &Client, ns: &str, name: &str, url: &str) -> Mi
     p
 }
 
-/// An ImportTask that maps every compute resource and resource group of
-/// the fixtures, and commits tables to production too, so that on a
-/// Professional tenant every object ends Deployed.
+/// The shared ImportTask with every mapping (`testenv::fixtures`).
 pub fn task(name: &str, package: &str) -> ImportTask {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
-        "metadata": {"name": name, "annotations": {"ferry.dev/created-by": "7654321"}},
-        "spec": {
-            "importName": "sales.resume_import",
-            "packageRef": {"name": package},
-            "computeResourceMapping": [
-                {"source": "sales_mc_dev", "destination": "sales_mc_prod"},
-                {"source": "sales_holo_dev", "destination": "sales_holo"},
-                {"source": "sales_emr_dev", "destination": "sales_emr"}
-            ],
-            "resourceGroupMapping": [
-                {"source": "dev_serverless", "destination": "serverless_default"},
-                {"source": "dev_exclusive_01", "destination": "serverless_default"}
-            ],
-            "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}],
-            "committingRules": {"tables": {"development": true, "production": true}}
-        }
-    }))
-    .unwrap()
+    ferry::testenv::fixtures::full_import_task(name, package)
 }
 
 pub fn finished(t: &ImportTask) -> bool {

@@ -13,6 +13,7 @@
 //! - [`fixtures`]: deterministic packages of any size for tests and benchmarks.
 
 pub mod archive;
+pub mod benchmark;
 pub mod fixtures;
 pub mod flowspec;
 pub mod manifest;

@@ -20,8 +20,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
+use ferry_package::benchmark::{
+    command_line, cpu_model, kernel, load_average, mem_total, peak_rss_kib, today, write_section,
+};
 use ferry_package::fixtures::FixtureSpec;
 use ferry_package::{Limits, PackageReader};
 
@@ -104,10 +107,7 @@ fn run() -> Result<(), String> {
         max_package_bytes: bytes.max(Limits::default().max_package_bytes),
         ..Limits::default()
     };
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into());
+    let load = load_average();
     let mut times = Vec::new();
     let mut objects = 0;
     let mut first_hwm = 0;
@@ -179,20 +179,8 @@ fn run() -> Result<(), String> {
     );
     print!("{report}");
     if let Some(file) = write {
-        let old = std::fs::read_to_string(&file).unwrap_or_default();
-        let new = match (old.find(START), old.find(END)) {
-            (Some(s), Some(e)) if e > s => {
-                format!(
-                    "{}{}{}",
-                    &old[..s],
-                    report.trim_end(),
-                    &old[e + END.len()..]
-                )
-            }
-            _ if old.is_empty() => format!("# Benchmarks\n\n{report}"),
-            _ => format!("{}\n\n{report}", old.trim_end()),
-        };
-        std::fs::write(&file, new).map_err(|e| format!("{}: {e}", file.display()))?;
+        write_section(&file, START, END, &report)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
     }
     Ok(())
 }
@@ -245,77 +233,4 @@ fn run_baseline(exe: &Path, package: &Path, runs: usize) -> Result<String, Strin
             ))
         }
     }
-}
-
-/// The first line of a command's output, or `unknown`.
-fn command_line(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn mem_total() -> String {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|r| format!("Linux {}", r.trim()))
-        .unwrap_or_else(|_| std::env::consts::OS.to_string())
-}
-
-/// Today's date (UTC), `YYYY-MM-DD`.
-fn today() -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Days to civil date (Howard Hinnant's algorithm).
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Peak resident set size of this process, in KiB.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
