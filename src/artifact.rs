@@ -47,30 +47,27 @@ impl ArtifactStore {
         mut reader: impl Read,
         max_bytes: u64,
     ) -> Result<(tempfile::NamedTempFile, Stored), ReceiveError> {
-        let mut file = self.incoming()?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut incoming = self.receiver(max_bytes)?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = reader.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            size += n as u64;
-            if size > max_bytes {
-                return Err(ReceiveError::TooLarge { limit: max_bytes });
-            }
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])?;
+            incoming.write(&buf[..n])?;
         }
-        file.flush()?;
-        Ok((
-            file,
-            Stored {
-                digest: format!("sha256:{}", hex(&hasher.finalize())),
-                size,
-            },
-        ))
+        incoming.finish()
+    }
+
+    /// A new temporary file to be written piece by piece (chunks arriving
+    /// one at a time), hashed as it grows and refused past `max_bytes`.
+    pub fn receiver(&self, max_bytes: u64) -> Result<Receiver, ReceiveError> {
+        Ok(Receiver {
+            file: self.incoming()?,
+            hasher: Sha256::new(),
+            size: 0,
+            max_bytes,
+        })
     }
 
     /// Moves a received, verified file under its digest. Storing the same
@@ -161,6 +158,47 @@ impl ArtifactStore {
     }
 }
 
+/// A package being received piece by piece; see [`ArtifactStore::receiver`].
+/// Dropped unfinished, its temporary file is removed.
+pub struct Receiver {
+    file: tempfile::NamedTempFile,
+    hasher: Sha256,
+    size: u64,
+    max_bytes: u64,
+}
+
+impl Receiver {
+    /// Appends `bytes`, refusing them if they take the file past the limit.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ReceiveError> {
+        self.size += bytes.len() as u64;
+        if self.size > self.max_bytes {
+            return Err(ReceiveError::TooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        self.hasher.update(bytes);
+        self.file.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The complete file and its identity, ready to verify and commit.
+    pub fn finish(mut self) -> Result<(tempfile::NamedTempFile, Stored), ReceiveError> {
+        self.file.flush()?;
+        Ok((
+            self.file,
+            Stored {
+                digest: format!("sha256:{}", hex(&self.hasher.finalize())),
+                size: self.size,
+            },
+        ))
+    }
+}
+
 /// Why an upload was not received.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
@@ -194,6 +232,26 @@ mod tests {
             s1.digest,
             format!("sha256:{}", hex(&Sha256::digest(b"package bytes")))
         );
+    }
+
+    #[test]
+    fn pieces_add_up_to_the_same_digest_as_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        let mut r = store.receiver(100).unwrap();
+        for piece in [&b"package"[..], b" ", b"bytes"] {
+            r.write(piece).unwrap();
+        }
+        assert_eq!(r.size(), 13);
+        let (_, pieces) = r.finish().unwrap();
+        let (_, whole) = store.receive(&b"package bytes"[..], 100).unwrap();
+        assert_eq!(pieces, whole);
+        let mut r = store.receiver(10).unwrap();
+        r.write(b"0123456789").unwrap();
+        assert!(matches!(
+            r.write(b"x"),
+            Err(ReceiveError::TooLarge { limit: 10 })
+        ));
     }
 
     #[test]

@@ -179,8 +179,9 @@ mod leader {
 }
 
 /// Every ten minutes, deletes stored artifacts that no MigrationPackage
-/// refers to. Uploads are kept for an hour so that the package naming them
-/// can be created.
+/// refers to, and download chunks no client claimed within ten minutes.
+/// Uploads are kept for an hour so that the package naming them can be
+/// created.
 async fn collect_garbage(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     use kube::Api;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -189,6 +190,16 @@ async fn collect_garbage(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         tokio::select! {
             _ = tick.tick() => {},
             _ = shutdown.clone() => return,
+        }
+        match crate::controller::chunks::remove_stale_downloads(
+            &ctx.client,
+            crate::controller::chunks::DOWNLOAD_TTL,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "unclaimed download chunks removed"),
+            Err(e) => tracing::warn!(error = %e, "download chunk collection failed"),
         }
         let packages = match Api::<crate::api::MigrationPackage>::all(ctx.client.clone())
             .list(&Default::default())

@@ -1,6 +1,7 @@
 //! The reconcilers. Each drives pure logic (checks, the edition table, later
 //! the import engine) and persists what it concluded in status.
 
+pub mod chunks;
 mod context;
 mod error;
 mod export;

@@ -18,7 +18,7 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 
 use super::workspace::WORKSPACE_LABEL;
-use super::{Context, Error, apply_status, publish_if_changed};
+use super::{Context, Error, apply_status, chunks, publish_if_changed};
 use crate::api::{
     Artifact, ComputeResource, EditionLimits, MigrationPackage, PackageSummary, Tenant, Workspace,
 };
@@ -146,6 +146,14 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
             .as_ref()
             .is_some_and(|a| ctx.store.path(&a.digest).is_some_and(|p| p.exists()));
     if done {
+        // A Ready package answers a download request (chunks through the
+        // API server) once per annotation value.
+        let requested = pkg.annotations().get(chunks::DOWNLOAD_REQUESTED);
+        if let (Some(request), Some(artifact)) = (requested, status.artifact.as_ref())
+            && status.download.as_ref().map(|d| d.request.as_str()) != Some(request.as_str())
+        {
+            chunks::answer_download(&ctx, &pkg, artifact, request).await?;
+        }
         return Ok(Action::await_change());
     }
     let kind = source_kind(&pkg);
@@ -154,6 +162,7 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
         source_kind: Some(kind.into()),
         ..Default::default()
     };
+    let mut requeue = None;
     let outcome = match build(&pkg, &ctx, kind).await {
         Ok((artifact, summary)) => {
             let msg = format!(
@@ -172,6 +181,16 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
         Err(PackageError::Other(Error::Stalled { reason, message })) => {
             Outcome::stalled(reason, message)
         }
+        // Something that comes by itself (upload chunks still arriving):
+        // say so in the conditions and look again.
+        Err(PackageError::Other(Error::Waiting {
+            reason,
+            message,
+            retry_after,
+        })) => {
+            requeue = Some(retry_after);
+            Outcome::progressing(reason, message)
+        }
         Err(PackageError::Other(e)) => return Err(e),
     };
     let before = status.conditions.clone();
@@ -186,7 +205,7 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
         pkg.namespace().unwrap_or_default(),
         pkg.name_any()
     ));
-    Ok(Action::await_change())
+    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
 /// A package refused for good, with every problem found.
@@ -227,25 +246,36 @@ async fn build(
     let max_bytes = source_allowance(kind, &limits, tenant.spec.edition)
         .map_err(|m| refused("EditionLimit", m))?;
 
-    let bytes = fetch(pkg, ctx, &ns, kind, max_bytes).await?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(refused(
-            "PackageTooLarge",
-            format!(
-                "the package is {} bytes; a {kind} source allows at most {max_bytes} bytes on the {:?} edition",
-                bytes.len(),
-                tenant.spec.edition
-            ),
-        ));
-    }
+    let (fetched, chunk_names) = match fetch(pkg, ctx, &ns, kind, max_bytes).await? {
+        Fetched::Bytes(bytes) => {
+            if bytes.len() as u64 > max_bytes {
+                return Err(refused(
+                    "PackageTooLarge",
+                    format!(
+                        "the package is {} bytes; a {kind} source allows at most {max_bytes} bytes on the {:?} edition",
+                        bytes.len(),
+                        tenant.spec.edition
+                    ),
+                ));
+            }
+            (Fetched::Bytes(bytes), Vec::new())
+        }
+        Fetched::Chunks(received) => {
+            let names = received.chunks.clone();
+            (Fetched::Chunks(received), names)
+        }
+    };
     let store = ctx.store.clone();
-    let verified = tokio::task::spawn_blocking(move || verify_and_store(&store, &bytes, max_bytes))
-        .await
-        .map_err(|e| Error::Stalled {
-            reason: "InternalError",
-            message: format!("verification task failed: {e}"),
-        })?;
+    let verified =
+        tokio::task::spawn_blocking(move || verify_and_store(&store, fetched, max_bytes))
+            .await
+            .map_err(|e| Error::Stalled {
+                reason: "InternalError",
+                message: format!("verification task failed: {e}"),
+            })?;
     let (stored, summary) = verified?;
+    // Stored and verified: the upload chunks have done their work.
+    chunks::delete_chunks(ctx, &ns, &chunk_names).await?;
     let url = ctx
         .artifact_base_url
         .as_ref()
@@ -264,16 +294,19 @@ async fn build(
 /// lands under a digest.
 fn verify_and_store(
     store: &crate::artifact::ArtifactStore,
-    bytes: &[u8],
+    fetched: Fetched,
     max_bytes: u64,
 ) -> Result<(Stored, PackageSummary), PackageError> {
-    let (file, stored) = store.receive(bytes, max_bytes).map_err(|e| match e {
-        ReceiveError::TooLarge { limit } => refused(
-            "PackageTooLarge",
-            format!("the package is larger than {limit} bytes"),
-        ),
-        ReceiveError::Io(e) => refused("StorageFailed", format!("artifact store: {e}")),
-    })?;
+    let (file, stored) = match fetched {
+        Fetched::Bytes(bytes) => store.receive(&bytes[..], max_bytes).map_err(|e| match e {
+            ReceiveError::TooLarge { limit } => refused(
+                "PackageTooLarge",
+                format!("the package is larger than {limit} bytes"),
+            ),
+            ReceiveError::Io(e) => refused("StorageFailed", format!("artifact store: {e}")),
+        })?,
+        Fetched::Chunks(received) => (received.file, received.stored),
+    };
     let limits = ferry_package::Limits {
         max_package_bytes: max_bytes,
         ..Default::default()
@@ -320,8 +353,35 @@ pub fn to_status_summary(s: &ferry_package::PackageSummary) -> PackageSummary {
     }
 }
 
+/// A package's bytes as its source gave them.
+enum Fetched {
+    /// In memory.
+    Bytes(Vec<u8>),
+    /// Already streamed into the store's incoming area from upload chunks.
+    Chunks(chunks::Received),
+}
+
 /// The package's bytes from its source.
 async fn fetch(
+    pkg: &MigrationPackage,
+    ctx: &Context,
+    ns: &str,
+    kind: &str,
+    max_bytes: u64,
+) -> Result<Fetched, PackageError> {
+    let source = &pkg.spec.source;
+    if let Some(upload) = &source.upload
+        && let Some(parts) = &upload.chunks
+    {
+        let received = chunks::receive_upload(ctx, pkg, upload, parts, max_bytes).await?;
+        return Ok(Fetched::Chunks(received));
+    }
+    fetch_in_memory(pkg, ctx, ns, kind, max_bytes)
+        .await
+        .map(Fetched::Bytes)
+}
+
+async fn fetch_in_memory(
     pkg: &MigrationPackage,
     ctx: &Context,
     ns: &str,

@@ -82,13 +82,57 @@ pub struct PackageSource {
     pub upload: Option<UploadSource>,
 }
 
-/// An uploaded package, by the digest the upload answered with.
+/// An uploaded package, by the digest of its zip. Without `chunks`, the zip
+/// was uploaded to the operator's artifact endpoint, which answered with the
+/// digest. With `chunks`, it comes through the API server as chunk
+/// ConfigMaps in the package's namespace (labels `ferry.dev/upload=<package>`
+/// and `ferry.dev/chunk=<index>`, owned by the package), which the operator
+/// reassembles, checks against `digest`, verifies and deletes.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadSource {
     /// `sha256:<hex>` of the uploaded zip.
     #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub digest: String,
+    /// The zip comes in chunk ConfigMaps (`kubectl migrate upload` without
+    /// `--endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<UploadChunks>,
+}
+
+/// The chunk ConfigMaps a package's zip was split into.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadChunks {
+    /// How many chunks (indexes `0` to `count - 1`).
+    #[schemars(range(min = 1, max = 4096))]
+    pub count: u32,
+    /// The zip's size in bytes: the chunks' sizes added up.
+    #[schemars(range(min = 1))]
+    pub size: u64,
+}
+
+/// The operator's answer to the latest download request (annotation
+/// `ferry.dev/download-requested-at`): the artifact written as chunk
+/// ConfigMaps owned by the package, for `kubectl migrate download`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageDownload {
+    /// The annotation's value this answers.
+    pub request: String,
+    /// How many chunks were written (labels `ferry.dev/download=<package>`,
+    /// `ferry.dev/download-request=<request id>`, `ferry.dev/chunk=<index>`);
+    /// 0 when the request was refused.
+    pub chunks: u32,
+    /// `sha256:<hex>` of the zip the chunks add up to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Size in bytes of the zip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Why the request was refused, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A package fetched over HTTP(S).
@@ -253,6 +297,9 @@ pub struct MigrationPackageStatus {
     /// Every problem verification found, so all can be fixed at once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// The latest download request handled (chunks through the API server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<PackageDownload>,
     /// `Ready`, `Reconciling` and `Stalled`, as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
