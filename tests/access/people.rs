@@ -435,9 +435,25 @@ async fn a_workspace_admin_of_a_cannot_import_into_b_nor_read_bs_packages() {
         PACKAGE_POLICY,
         &["spec.source.objectStore.credentialsSecretRef", "Secret adm-a/pkg-secret"],
     );
-    // Uploading into a ConfigMap needs another role (README, Access).
+    // She writes and removes the chunk ConfigMaps that carry a package
+    // through the API server (kubectl migrate upload), in her namespace only,
+    // and may not change a ConfigMap once written.
+    let cms_a = Api::<ConfigMap>::namespaced(alice.clone(), a);
+    cms_a
+        .create(
+            &pp(),
+            &config_map("upload-chunk", &[("ferry.dev/upload", "p")]),
+        )
+        .await
+        .expect("alice creates an upload chunk in her namespace");
+    assert!(!can(&alice, "update", "", "configmaps", a, "").await);
+    assert!(!can(&alice, "patch", "", "configmaps", a, "").await);
+    cms_a
+        .delete("upload-chunk", &DeleteParams::default())
+        .await
+        .expect("alice deletes her chunk");
     assert_rbac_refused(
-        Api::<ConfigMap>::namespaced(alice.clone(), a)
+        Api::<ConfigMap>::namespaced(alice.clone(), b)
             .create(&pp(), &config_map("upload", &[]))
             .await,
         w,
@@ -602,7 +618,9 @@ async fn a_tenant_owner_of_a_single_tenant_cluster_is_bound_once() {
         .expect("the tenant owner exports B");
     // The role grants no more than Ferry's objects and reports.
     assert!(!can(&tina, "get", "", "secrets", a, "").await);
-    assert!(!can(&tina, "create", "", "configmaps", a, "").await);
+    // ConfigMaps: written and deleted (upload and download chunks), never changed.
+    assert!(can(&tina, "create", "", "configmaps", a, "").await);
+    assert!(!can(&tina, "update", "", "configmaps", a, "").await);
     assert!(!can(&tina, "create", "ferry.dev", "workspaces", "", "").await);
     assert!(!can(&tina, "update", "ferry.dev", "tenants", "", "").await);
     assert!(can(&tina, "delete", "ferry.dev", "migrationpackages", b, "").await);

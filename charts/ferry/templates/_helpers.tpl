@@ -95,8 +95,10 @@ admissionregistration.k8s.io/v1 MutatingAdmissionPolicy (Kubernetes 1.36+).
   resources:
 {{ include "ferry.workspaceObjects" . | indent 2 }}
   verbs: [get, list, watch, create, update, patch, delete, deletecollection]
-# Read the full per-object import reports (ConfigMaps owned by the tasks).
+# Read the full per-object import reports (ConfigMaps owned by the tasks);
+# create, read and delete the chunk ConfigMaps that carry a package through
+# the API server (kubectl migrate upload and download).
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, create, delete]
 {{- end }}
