@@ -465,9 +465,13 @@ async fn commit_by_real_name_and_export_of_a_workspace() {
 #[test]
 fn usage_errors_and_unavailable_commands_exit_2() {
     let nowhere = Path::new("/nonexistent/kubeconfig");
-    let r = migrate_with(nowhere, &["upload", "pkg.zip", "--name", "q4"]);
+    let r = migrate_with(nowhere, &["upload", "/nonexistent/pkg.zip", "--name", "q4"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("--endpoint"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot read /nonexistent/pkg.zip"),
+        "{}",
+        r.stderr
+    );
     // Over the 30 MB limit: refused before any connection (the endpoint and
     // kubeconfig point nowhere).
     let big = std::env::temp_dir().join(format!("ferry-cli-big-{}.zip", std::process::id()));
@@ -489,8 +493,8 @@ fn usage_errors_and_unavailable_commands_exit_2() {
     std::fs::remove_file(&big).unwrap();
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("nothing was sent"), "{}", r.stderr);
-    let r = migrate_with(nowhere, &["download", "q4"]);
-    assert_eq!(r.code, 2, "{r:?}");
+    let r = migrate_with(nowhere, &["download"]);
+    assert_eq!(r.code, 2, "no package: {r:?}");
     let r = migrate_with(nowhere, &["export", "ws"]);
     assert_eq!(r.code, 2, "missing --name: {r:?}");
     let r = migrate_with(nowhere, &["frobnicate"]);
@@ -661,5 +665,591 @@ async fn upload_preview_download_round_trip_with_identical_digests() {
         r.stderr.contains("victor may not create migrationpackages"),
         "{}",
         r.stderr
+    );
+}
+
+// ------------------------------------------------- through the API server alone
+
+/// The chart's access ClusterRoles (`helm template`), applied to the control
+/// plane, so the CLI runs as people bound to them are.
+async fn access_roles(c: &Client) {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/ferry");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(ferry::testenv::tools_bin().unwrap().join("helm"))
+        .args(["template", "ferry"])
+        .arg(&chart)
+        .args(["--show-only", "templates/rbac-access.yaml"])
+        .env("HOME", home.path())
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .output()
+        .expect("running helm template");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let api: Api<ClusterRole> = Api::all(c.clone());
+    let mut n = 0;
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap();
+        if value.is_null() {
+            continue;
+        }
+        let role: ClusterRole = serde_yaml::from_value(value).unwrap();
+        let name = role.metadata.name.clone().unwrap();
+        api.patch(
+            &name,
+            &PatchParams::apply("ferry-cli-test").force(),
+            &Patch::Apply(&role),
+        )
+        .await
+        .unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 3, "ferry-workspace-admin, -viewer, ferry-tenant-owner");
+}
+
+/// Binds `user` to `role` in `ns`, as the chart's README shows.
+async fn bind(c: &Client, ns: &str, role_kind: &str, role: &str, user: User) {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let rb: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{role}-{}", user.name()), "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user.name()}]
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(c.clone(), ns)
+        .patch(
+            &format!("{role}-{}", user.name()),
+            &PatchParams::apply("ferry-cli-test").force(),
+            &Patch::Apply(&rb),
+        )
+        .await
+        .unwrap();
+}
+
+/// The names of the ConfigMaps in `ns` carrying `label`.
+async fn labelled(c: &Client, ns: &str, label: &str) -> Vec<String> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::ResourceExt;
+    Api::<ConfigMap>::namespaced(c.clone(), ns)
+        .list(&ListParams::default().labels(label))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|cm| cm.name_any())
+        .collect()
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    ferry::controller::chunks::sha256(bytes)
+}
+
+/// A package bigger than one chunk (file resources are random bytes, so the
+/// zip does not shrink): about 1.9 MB, 3 chunks.
+fn multi_chunk_package() -> Vec<u8> {
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(5)
+        .resource_bytes(600 * 1024)
+        .to_bytes();
+    assert!(bytes.len() > 2 * ferry::controller::chunks::CHUNK_BYTES);
+    bytes
+}
+
+/// The round trip for a user who has only a kubeconfig and the
+/// ferry-workspace-admin role in the namespace, with no path to the
+/// operator: upload (chunks through the API server) -> preview -> import
+/// with --wait -> report -> export -> download, with identical digests, and
+/// no chunk left behind.
+#[tokio::test]
+async fn chunked_upload_import_report_export_and_download_through_the_api_server_alone() {
+    use ferry::controller::chunks;
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    let ns = "cli-chunks";
+    destination(&c, "t-cli-chunks", Edition::Professional, ns).await;
+    access_roles(&c).await;
+    bind(
+        &c,
+        ns,
+        "ClusterRole",
+        "ferry-workspace-admin",
+        User::WorkspaceAdmin,
+    )
+    .await;
+    let alice = cp.kubeconfig(User::WorkspaceAdmin);
+    let bytes = multi_chunk_package();
+    let count = chunks::chunk_count(bytes.len() as u64);
+    assert_eq!(count, 3);
+    let file = cp.dir().join("chunked.zip");
+    std::fs::write(&file, &bytes).unwrap();
+    let digest = sha256_of(&bytes);
+
+    let started = Instant::now();
+    let r = migrate_with(
+        &alice,
+        &[
+            "upload",
+            file.to_str().unwrap(),
+            "--name",
+            "chunked",
+            "-n",
+            ns,
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(&digest) && r.stdout.contains("3 chunk(s)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("as 3 chunk(s)"),
+        "progress on stderr: {}",
+        r.stderr
+    );
+    let pkgs: Api<MigrationPackage> = Api::namespaced(c.clone(), ns);
+    let upload = pkgs
+        .get("chunked")
+        .await
+        .unwrap()
+        .spec
+        .source
+        .upload
+        .unwrap();
+    assert_eq!(upload.digest, digest);
+    assert_eq!(
+        upload.chunks,
+        Some(UploadChunks {
+            count,
+            size: bytes.len() as u64
+        })
+    );
+
+    let r = migrate_with(
+        &alice,
+        &["preview", "chunked", "-n", ns, "--wait", "--timeout", "2m"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("Ready") && r.stdout.contains(&digest),
+        "{}",
+        r.stdout
+    );
+    eprintln!(
+        "chunked upload of {} bytes in {count} chunks verified after {:?}",
+        bytes.len(),
+        started.elapsed()
+    );
+    let status = pkgs.get("chunked").await.unwrap().status.unwrap();
+    assert_eq!(status.source_kind.as_deref(), Some("Upload"));
+    assert_eq!(status.artifact.unwrap().digest, digest);
+    assert!(
+        labelled(&c, ns, "ferry.dev/upload=chunked")
+            .await
+            .is_empty(),
+        "the operator deleted the upload chunks once the package was stored"
+    );
+
+    // Import it, following the phases, and read the report.
+    suspended_task(&c, ns, "chunked-import", "chunked").await;
+    let r = migrate_with(
+        &alice,
+        &[
+            "start",
+            "chunked-import",
+            "-n",
+            ns,
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Completed"), "{}", r.stdout);
+    let r = migrate_with(&alice, &["report", "chunked-import", "-n", ns]);
+    assert_eq!(r.code, 0, "{r:?}");
+    section_order(
+        &r.stdout,
+        &["Basic Information", "Import Results", "Import Settings"],
+    );
+    assert!(r.stdout.contains(&digest), "{}", r.stdout);
+
+    // Download the uploaded package again: the same bytes.
+    let back = cp.dir().join("chunked-back.zip");
+    let r = migrate_with(
+        &alice,
+        &["download", "chunked", back.to_str().unwrap(), "-n", ns],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&digest), "{}", r.stdout);
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        bytes,
+        "the download is the upload"
+    );
+
+    // Export the workspace it was imported into, and download the export.
+    let r = migrate_with(
+        &alice,
+        &[
+            "export",
+            ns,
+            "--name",
+            "chunked-export",
+            "-n",
+            ns,
+            "--mode",
+            "full",
+            "--wait",
+            "--timeout",
+            "2m",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let exported = pkgs.get("chunked-export").await.unwrap().status.unwrap();
+    let artifact = exported.artifact.unwrap();
+    let out = cp.dir().join("chunked-export.zip");
+    let r = migrate_with(
+        &alice,
+        &[
+            "download",
+            "chunked-export",
+            out.to_str().unwrap(),
+            "-n",
+            ns,
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let got = std::fs::read(&out).unwrap();
+    assert_eq!(sha256_of(&got), artifact.digest, "identical digests");
+    assert_eq!(got.len() as u64, artifact.size);
+    let answered = pkgs.get("chunked-export").await.unwrap();
+    let download = answered.status.unwrap().download.unwrap();
+    assert_eq!(download.digest.as_deref(), Some(artifact.digest.as_str()));
+    assert_eq!(
+        answered.metadata.annotations.unwrap()[chunks::DOWNLOAD_REQUESTED],
+        download.request
+    );
+    assert!(
+        labelled(&c, ns, chunks::DOWNLOAD_LABEL).await.is_empty(),
+        "the CLI deleted the download chunks it read"
+    );
+    assert!(!out.with_extension("zip.part").exists());
+
+    // Unclaimed download chunks are collected by the operator's sweep.
+    pkgs.patch(
+        "chunked-export",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"annotations": {chunks::DOWNLOAD_REQUESTED: "unclaimed"}}})),
+    )
+    .await
+    .unwrap();
+    wait_for(&pkgs, "chunked-export", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.download.as_ref())
+            .is_some_and(|d| d.request == "unclaimed")
+    })
+    .await;
+    let left = labelled(
+        &c,
+        ns,
+        &format!("{}=chunked-export", chunks::DOWNLOAD_LABEL),
+    )
+    .await;
+    assert!(
+        !left.is_empty(),
+        "the operator wrote chunks for the request"
+    );
+    let kept = chunks::remove_stale_downloads(&c, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "fresh chunks are kept for a client to claim");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let removed = chunks::remove_stale_downloads(&c, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(removed >= left.len(), "{removed} < {}", left.len());
+    assert!(labelled(&c, ns, chunks::DOWNLOAD_LABEL).await.is_empty());
+}
+
+/// Refusals that leave nothing behind: the edition's limit, checked by the
+/// CLI before any chunk is written; a viewer, refused by the API server
+/// (403); a user who may create packages but not ConfigMaps, whose package
+/// is deleted again.
+#[tokio::test]
+async fn chunked_uploads_over_the_limit_or_without_rights_store_nothing() {
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    access_roles(&c).await;
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(2)
+        .to_bytes();
+    let file = cp.dir().join("small.zip");
+    std::fs::write(&file, &bytes).unwrap();
+    let file = file.to_str().unwrap();
+    let nothing_stored = |ns: &'static str, name: &'static str| {
+        let c = c.clone();
+        async move {
+            assert!(
+                labelled(&c, ns, &format!("ferry.dev/upload={name}"))
+                    .await
+                    .is_empty(),
+                "no chunk of {name} in {ns}"
+            );
+            assert!(
+                Api::<MigrationPackage>::namespaced(c.clone(), ns)
+                    .get_opt(name)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "no package {name} in {ns}"
+            );
+        }
+    };
+
+    // Basic offers no local upload: refused from the Workspace's edition.
+    let basic = "cli-chunks-basic";
+    destination(&c, "t-cli-chunks-basic", Edition::Basic, basic).await;
+    let r = migrate(&["upload", file, "--name", "b", "-n", basic]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("Basic edition") && r.stderr.contains("nothing was sent"),
+        "{}",
+        r.stderr
+    );
+    nothing_stored(basic, "b").await;
+
+    // Over 30 MB: refused before connecting.
+    let pro = "cli-chunks-pro";
+    destination(&c, "t-cli-chunks-pro", Edition::Professional, pro).await;
+    let big = cp.dir().join("big.zip");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(31 * 1024 * 1024)
+        .unwrap();
+    let r = migrate(&["upload", big.to_str().unwrap(), "--name", "big", "-n", pro]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("nothing was sent"), "{}", r.stderr);
+    nothing_stored(pro, "big").await;
+
+    // A viewer: the API server refuses the package, before any chunk.
+    bind(
+        &c,
+        pro,
+        "ClusterRole",
+        "ferry-workspace-viewer",
+        User::Viewer,
+    )
+    .await;
+    let victor = cp.kubeconfig(User::Viewer);
+    let r = migrate_with(&victor, &["upload", file, "--name", "v", "-n", pro]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("forbidden to create migrationpackage v in namespace cli-chunks-pro")
+            && r.stderr.contains("ferry-workspace-admin"),
+        "{}",
+        r.stderr
+    );
+    nothing_stored(pro, "v").await;
+
+    // Packages but not ConfigMaps: the first chunk is refused (403) and the
+    // package is deleted again.
+    let partial = "cli-chunks-partial";
+    destination(&c, "t-cli-chunks-partial", Edition::Professional, partial).await;
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "packages-only", "namespace": partial},
+        "rules": [{"apiGroups": ["ferry.dev"], "resources": ["migrationpackages"],
+                   "verbs": ["get", "create", "delete"]}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(c.clone(), partial)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    bind(&c, partial, "Role", "packages-only", User::Viewer).await;
+    let r = migrate_with(&victor, &["upload", file, "--name", "p", "-n", partial]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains("uploading chunk 0 of 1")
+            && r.stderr.contains("forbidden to create configmap")
+            && r.stderr.contains("deleted again"),
+        "{}",
+        r.stderr
+    );
+    nothing_stored(partial, "p").await;
+}
+
+/// The operator's side on its own: chunks still missing are a wait
+/// (Reconciling), a chunk changed after it was written is a refusal naming
+/// it, and a declared size over the edition's limit is refused before any
+/// chunk is read.
+#[tokio::test]
+async fn the_operator_waits_for_missing_chunks_and_refuses_a_tampered_one() {
+    use ferry::conditions::{RECONCILING, STALLED, find};
+    use ferry::controller::chunks;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    let ns = "cli-chunks-tamper";
+    destination(&c, "t-cli-chunks-tamper", Edition::Professional, ns).await;
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(2)
+        .resource_bytes(300 * 1024)
+        .to_bytes();
+    let count = chunks::chunk_count(bytes.len() as u64);
+    assert_eq!(count, 2);
+    let pkgs: Api<MigrationPackage> = Api::namespaced(c.clone(), ns);
+    let package = |name: &str, digest: &str, count: u32, size: u64| -> MigrationPackage {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage",
+            "metadata": {"name": name},
+            "spec": {"source": {"upload": {"digest": digest, "chunks": {"count": count, "size": size}}}}
+        }))
+        .unwrap()
+    };
+    let created = pkgs
+        .create(
+            &PostParams::default(),
+            &package("tampered", &sha256_of(&bytes), count, bytes.len() as u64),
+        )
+        .await
+        .unwrap();
+    let uid = kube::ResourceExt::uid(&created).unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
+    let piece = |i: usize| {
+        &bytes[i * chunks::CHUNK_BYTES..((i + 1) * chunks::CHUNK_BYTES).min(bytes.len())]
+    };
+    let name = |i: u32| chunks::upload_chunk_name("tampered", &uid, i);
+    cms.create(
+        &PostParams::default(),
+        &chunks::chunk(
+            name(0),
+            chunks::upload_labels("tampered"),
+            chunks::owner(&created),
+            0,
+            piece(0),
+        ),
+    )
+    .await
+    .unwrap();
+    let waiting = wait_for(&pkgs, "tampered", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| find(&s.conditions, RECONCILING))
+            .is_some_and(|r| r.status == "True" && r.reason == "WaitingForChunks")
+    })
+    .await;
+    let reconciling = find(&waiting.status.unwrap().conditions, RECONCILING)
+        .unwrap()
+        .clone();
+    assert!(
+        reconciling
+            .message
+            .contains("received 1 of 2 upload chunks; waiting for chunk(s) 1"),
+        "{}",
+        reconciling.message
+    );
+
+    // Chunk 1 arrives with bytes other than its digest annotation names.
+    let mut bad = chunks::chunk(
+        name(1),
+        chunks::upload_labels("tampered"),
+        chunks::owner(&created),
+        1,
+        piece(1),
+    );
+    let mut changed = piece(1).to_vec();
+    changed[0] ^= 0xff;
+    bad.binary_data
+        .as_mut()
+        .unwrap()
+        .insert(chunks::CHUNK_KEY.into(), k8s_openapi::ByteString(changed));
+    cms.create(&PostParams::default(), &bad).await.unwrap();
+    let refused = wait_for(&pkgs, "tampered", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| find(&s.conditions, STALLED))
+            .is_some_and(|s| s.status == "True")
+    })
+    .await;
+    let status = refused.status.unwrap();
+    let stalled = find(&status.conditions, STALLED).unwrap();
+    assert_eq!(stalled.reason, "ChunkDigestMismatch", "{stalled:?}");
+    let chunk_name = name(1);
+    assert!(
+        stalled
+            .message
+            .contains(&format!("chunk 1 (ConfigMap {ns}/{chunk_name})"))
+            && stalled.message.contains("changed after it was written"),
+        "{}",
+        stalled.message
+    );
+    assert!(status.artifact.is_none(), "nothing stored");
+    let r = migrate(&["preview", "tampered", "-n", ns]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains(&chunk_name), "{}", r.stdout);
+
+    // A declared size over 30 MB: refused without reading a chunk.
+    let size = 31 * 1024 * 1024;
+    pkgs.create(
+        &PostParams::default(),
+        &package("too-big", &sha256_of(b"x"), chunks::chunk_count(size), size),
+    )
+    .await
+    .unwrap();
+    let refused = wait_for(&pkgs, "too-big", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| find(&s.conditions, STALLED))
+            .is_some_and(|s| s.status == "True")
+    })
+    .await;
+    let stalled = find(&refused.status.as_ref().unwrap().conditions, STALLED)
+        .unwrap()
+        .clone();
+    assert_eq!(stalled.reason, "PackageTooLarge", "{stalled:?}");
+    assert!(stalled.message.contains("31457280"), "{}", stalled.message);
+}
+
+/// A 30 MB package through the API server, timed (run with --ignored; the
+/// numbers are in docs/cli.md).
+#[tokio::test]
+#[ignore]
+async fn a_30_mb_chunked_upload_and_download_timed() {
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    let ns = "cli-chunks-30mb";
+    destination(&c, "t-cli-chunks-30mb", Edition::Professional, ns).await;
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(5)
+        .resource_bytes(9_900 * 1024)
+        .to_bytes();
+    let file = cp.dir().join("30mb.zip");
+    std::fs::write(&file, &bytes).unwrap();
+    let t = Instant::now();
+    let r = migrate(&["upload", file.to_str().unwrap(), "--name", "big", "-n", ns]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let uploaded = t.elapsed();
+    let r = migrate(&["preview", "big", "-n", ns, "--wait", "--timeout", "5m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let verified = t.elapsed();
+    let out = cp.dir().join("30mb-back.zip");
+    let t = Instant::now();
+    let r = migrate(&["download", "big", out.to_str().unwrap(), "-n", ns]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let downloaded = t.elapsed();
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    eprintln!(
+        "30 MB chunked: {} bytes, {} chunks; upload {uploaded:?}, Ready after {verified:?}, download {downloaded:?}",
+        bytes.len(),
+        ferry::controller::chunks::chunk_count(bytes.len() as u64)
     );
 }

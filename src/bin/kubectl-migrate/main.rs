@@ -138,16 +138,19 @@ enum Command {
         #[command(flatten)]
         wait: Wait,
     },
-    /// Upload a local package zip (up to 30 MB) and create a MigrationPackage of it.
+    /// Upload a local package zip (up to 30 MB) and create a MigrationPackage
+    /// of it. Through the API server in chunk ConfigMaps by default; to the
+    /// operator's artifact endpoint with --endpoint.
     Upload {
         /// The zip file.
         file: PathBuf,
         /// Name of the MigrationPackage to create.
         #[arg(long)]
         name: String,
-        /// The operator's artifact endpoint (a port-forward or Ingress).
+        /// The operator's artifact endpoint (a port-forward or Ingress)
+        /// instead of the API server.
         #[arg(long, env = "FERRY_ARTIFACT_ENDPOINT")]
-        endpoint: String,
+        endpoint: Option<String>,
     },
     /// Download a package's zip, checked against its digest.
     Download {
@@ -156,23 +159,32 @@ enum Command {
         /// Where to write the zip (default: PACKAGE.zip). Positional, since
         /// `-o` is the output format as in kubectl.
         file: Option<PathBuf>,
-        /// The operator's artifact endpoint (a port-forward or Ingress).
+        /// The operator's artifact endpoint (a port-forward or Ingress)
+        /// instead of the API server.
         #[arg(long, env = "FERRY_ARTIFACT_ENDPOINT")]
-        endpoint: String,
+        endpoint: Option<String>,
+        /// Through the API server: give up waiting for the operator's
+        /// chunks after this long (90s, 10m; 0 waits forever).
+        #[arg(long, default_value = "5m", value_parser = parse_duration)]
+        timeout: Duration,
     },
 }
 
 async fn run(cli: Cli) -> Result<i32, Failure> {
     let format = cli.output;
-    // A file over the upload limit is refused before any connection.
-    if let Command::Upload { file, .. } = &cli.command
-        && std::fs::metadata(file).is_ok_and(|m| m.len() > transfer::MAX_UPLOAD_BYTES)
-    {
-        return Err(Failure::usage(format!(
-            "{} is larger than the 30 MB local-upload limit ({} bytes): nothing was sent; put larger packages in an object store",
-            file.display(),
-            transfer::MAX_UPLOAD_BYTES
-        )));
+    // A file that cannot be read, or is over the upload limit, is refused
+    // before any connection.
+    if let Command::Upload { file, .. } = &cli.command {
+        let size = std::fs::metadata(file)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?
+            .len();
+        if size > transfer::MAX_UPLOAD_BYTES {
+            return Err(Failure::usage(format!(
+                "{} is larger than the 30 MB local-upload limit ({} bytes): nothing was sent; put larger packages in an object store",
+                file.display(),
+                transfer::MAX_UPLOAD_BYTES
+            )));
+        }
     }
 
     let c = cli.connection.connect().await?;
@@ -224,20 +236,40 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             name,
             endpoint,
         } => {
-            let digest = transfer::upload(&c, &endpoint, &file, &name).await?;
-            println!(
-                "migrationpackage/{name} created from {} ({digest})",
-                file.display()
-            );
+            match endpoint {
+                Some(endpoint) => {
+                    let digest = transfer::upload(&c, &endpoint, &file, &name).await?;
+                    println!(
+                        "migrationpackage/{name} created from {} ({digest})",
+                        file.display()
+                    );
+                }
+                None => {
+                    let (digest, chunks) = transfer::upload_chunks(&c, &file, &name).await?;
+                    println!(
+                        "migrationpackage/{name} created from {} ({digest}, {chunks} chunk(s)); the operator verifies it next: kubectl migrate preview {name} -n {} --wait",
+                        file.display(),
+                        c.namespace
+                    );
+                }
+            }
             Ok(failure::code::OK)
         }
         Command::Download {
             package,
             file,
             endpoint,
+            timeout,
         } => {
             let file = file.unwrap_or_else(|| PathBuf::from(format!("{package}.zip")));
-            let digest = transfer::download(&c, &endpoint, &package, &file).await?;
+            let digest = match endpoint {
+                Some(endpoint) => transfer::download(&c, &endpoint, &package, &file).await?,
+                None => {
+                    transfer::download_chunks(&c, &package, &file, timeout)
+                        .await?
+                        .0
+                }
+            };
             println!("{} written ({digest})", file.display());
             Ok(failure::code::OK)
         }
