@@ -1140,23 +1140,26 @@ async fn the_operator_waits_for_missing_chunks_and_refuses_a_tampered_one() {
     )
     .await
     .unwrap();
+    // The operator may have looked before chunk 0 too ("received 0 of 2"):
+    // wait for the look that saw it.
     let waiting = wait_for(&pkgs, "tampered", |p| {
         p.status
             .as_ref()
             .and_then(|s| find(&s.conditions, RECONCILING))
-            .is_some_and(|r| r.status == "True" && r.reason == "WaitingForChunks")
+            .is_some_and(|r| {
+                r.status == "True"
+                    && r.reason == "WaitingForChunks"
+                    && r.message.contains("received 1 of 2")
+            })
     })
     .await;
-    let reconciling = find(&waiting.status.unwrap().conditions, RECONCILING)
-        .unwrap()
-        .clone();
-    assert!(
-        reconciling
-            .message
-            .contains("received 1 of 2 upload chunks; waiting for chunk(s) 1"),
-        "{}",
-        reconciling.message
+    let status = waiting.status.unwrap();
+    let reconciling = find(&status.conditions, RECONCILING).unwrap();
+    assert_eq!(
+        reconciling.message,
+        "received 1 of 2 upload chunks; waiting for chunk(s) 1"
     );
+    assert!(status.artifact.is_none() && status.problems.is_empty());
 
     // Chunk 1 arrives with bytes other than its digest annotation names.
     let mut bad = chunks::chunk(
