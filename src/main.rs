@@ -3,6 +3,13 @@
 use clap::{Parser, Subcommand};
 use ferry::telemetry::{self, LogFormat};
 
+/// mimalloc rather than the system allocator: with the async runtime's
+/// worker threads and the blocking pool, glibc's per-thread arenas keep
+/// freed memory resident, so the operator's RSS after a large import stayed
+/// near its peak (BENCHMARKS.md has the figures).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ferry",

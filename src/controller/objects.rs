@@ -8,13 +8,15 @@
 
 use std::sync::Arc;
 
+use ferry_engine::naming::ANNOTATION_REAL_NAME;
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -55,7 +57,14 @@ pub fn manual_lifecycle(
     None
 }
 
-async fn reconcile_object<K>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error>
+/// Handles a manual commit or deploy request. Reconciles see only the
+/// object's metadata (the watch is metadata-only: a 10,000-object import
+/// must not make the operator hold 10,000 specs); the object itself is read
+/// only when its annotations ask for something.
+async fn reconcile_object<K>(
+    meta: Arc<PartialObjectMeta<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -63,7 +72,7 @@ where
         + Serialize
         + std::fmt::Debug,
 {
-    let annotations = obj.annotations();
+    let annotations = meta.annotations();
     let (commit, deploy) = (
         annotations.contains_key(COMMIT_REQUESTED),
         annotations.contains_key(DEPLOY_REQUESTED),
@@ -71,11 +80,14 @@ where
     if !commit && !deploy {
         return Ok(Action::await_change());
     }
-    let value = serde_json::to_value(obj.as_ref()).unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &meta.namespace().unwrap_or_default());
+    let Some(obj) = api.get_opt(&meta.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    let value = serde_json::to_value(&obj).unwrap_or_default();
     let status = value.get("status").cloned().unwrap_or(Value::Null);
     let generation = obj.meta().generation.unwrap_or(1);
     if let Some(patch) = manual_lifecycle(&status, generation, commit, deploy) {
-        let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
         // A merge patch of the lifecycle fields leaves the import's origin alone.
         api.patch_status(
             &obj.name_any(),
@@ -86,6 +98,12 @@ where
         tracing::info!(kind = %K::kind(&()), name = %obj.name_any(), generation, "manual lifecycle request applied");
     }
     Ok(Action::await_change())
+}
+
+/// Managed fields are the bulk of an object's metadata and nothing here
+/// reads them: dropped before anything is cached.
+fn without_managed_fields<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
 }
 
 async fn run_kind<K>(
@@ -101,14 +119,23 @@ async fn run_kind<K>(
         + Sync
         + 'static,
 {
-    Controller::new(
-        Api::<K>::all(ctx.client.clone()),
+    let (reader, writer) = reflector::store::<PartialObjectMeta<K>>();
+    // Only an annotation change can carry a request: status writes and
+    // spec applies (most events during an import) reconcile nothing.
+    let changes = watcher(
+        Api::<PartialObjectMeta<K>>::all(ctx.client.clone()),
         watcher::Config::default(),
     )
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile_object::<K>, super::error_policy, ctx)
-    .for_each(|_| async {})
-    .await;
+    .default_backoff()
+    .modify(without_managed_fields)
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(predicates::annotations, Default::default());
+    Controller::for_stream(changes, reader)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_object::<K>, super::error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
 }
 
 /// Attaches a quality rule to its table once the table exists.
@@ -138,32 +165,51 @@ async fn reconcile_rule(rule: Arc<QualityRule>, ctx: Arc<Context>) -> Result<Act
     Ok(Action::await_change())
 }
 
+/// The rules a table's appearance may attach: the unattached rules of its
+/// namespace naming it. Tables are watched by metadata only, so the table's
+/// name comes from the `ferry.dev/real-name` annotation imports write; a
+/// table without it (made by hand) wakes every unattached rule of its
+/// namespace, and each rule checks for itself.
+fn rules_for_table(
+    rules: &[Arc<QualityRule>],
+    table: &PartialObjectMeta<Table>,
+) -> Vec<ObjectRef<QualityRule>> {
+    let ns = table.namespace();
+    let name = table.annotations().get(ANNOTATION_REAL_NAME);
+    rules
+        .iter()
+        .filter(|r| r.namespace() == ns)
+        .filter(|r| r.status.as_ref().is_some_and(|s| !s.attached))
+        .filter(|r| name.is_none_or(|n| *n == r.spec.table))
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
 /// Runs the lifecycle controllers until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
     shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
 ) {
     let client = ctx.client.clone();
-    let rules = Controller::new(
+    let (reader, writer) = reflector::store::<QualityRule>();
+    let rules = watcher(
         Api::<QualityRule>::all(client.clone()),
         watcher::Config::default(),
-    );
-    let store = rules.store();
-    let attach = rules
+    )
+    .default_backoff()
+    .modify(without_managed_fields)
+    .reflect(writer)
+    .applied_objects();
+    let store = reader.clone();
+    let tables = watcher(
+        Api::<PartialObjectMeta<Table>>::all(client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let attach = Controller::for_stream(rules, reader)
         // A table appearing attaches the rules of its namespace that name it.
-        .watches(
-            Api::<Table>::all(client),
-            watcher::Config::default(),
-            move |table| {
-                let ns = table.namespace();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|r| r.namespace() == ns && r.spec.table == table.spec.common.name)
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(tables, move |table| rules_for_table(&store.state(), &table))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile_rule, super::error_policy, ctx.clone())
         .for_each(|_| async {});

@@ -95,6 +95,19 @@ impl OperatorProcess {
         ferry_package::benchmark::peak_rss_kib_of(&self.pid.to_string())
     }
 
+    /// CPU time the process has used (user + system), in seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        // Fields after the command name, which is in parentheses and may
+        // hold spaces: utime and stime are the 12th and 13th of them.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        // USER_HZ is 100 on every Linux architecture Ferry runs on.
+        Some(ticks / 100.0)
+    }
+
     /// SIGKILL: no shutdown, no last status write.
     pub fn kill(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill")

@@ -13,7 +13,7 @@ use ferry::testenv::operator_process::OperatorProcess;
 use ferry::testenv::{ControlPlane, Options, User};
 use ferry_package::ObjectType;
 use ferry_package::fixtures::FixtureSpec;
-use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
+use kube::api::{DynamicObject, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
@@ -157,16 +157,7 @@ where
 
 pub const KINDS: [ObjectType; 6] = ObjectType::IMPORT_ORDER;
 
-pub fn api_resource(t: ObjectType) -> ApiResource {
-    match t {
-        ObjectType::FileResource => ApiResource::erase::<FileResource>(&()),
-        ObjectType::Function => ApiResource::erase::<Function>(&()),
-        ObjectType::Table => ApiResource::erase::<Table>(&()),
-        ObjectType::ScheduledTask => ApiResource::erase::<ScheduledTask>(&()),
-        ObjectType::ServiceApi => ApiResource::erase::<ServiceApi>(&()),
-        ObjectType::QualityRule => ApiResource::erase::<QualityRule>(&()),
-    }
-}
+pub use ferry::controller::import::api_resource;
 
 /// One workspace object as the checks see it.
 #[derive(Clone, Debug)]

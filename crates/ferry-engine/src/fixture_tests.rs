@@ -16,7 +16,7 @@ use crate::{Action, Phase, Plan, work};
 /// Every planned spec deserializes into its `XxxSpec`, with the real name.
 pub fn assert_typed(p: &Plan) {
     for o in &p.objects {
-        let v = Value::Object(o.spec.clone());
+        let v = Value::Object(o.spec.value());
         let name = match o.object_type {
             ObjectType::FileResource => {
                 serde_json::from_value::<FileResourceSpec>(v).map(|s| s.common.name)
@@ -116,12 +116,12 @@ fn a_generated_package_of_a_thousand_objects_plans_completely() {
     let mut position: BTreeMap<String, usize> = BTreeMap::new();
     for (i, o) in p.objects.iter().enumerate() {
         if o.object_type == ObjectType::ScheduledTask {
-            for inp in o.spec["inputs"].as_array().unwrap() {
+            for inp in o.spec.value()["inputs"].as_array().unwrap() {
                 if let Some(&up) = position.get(inp.as_str().unwrap()) {
                     assert!(up < i);
                 }
             }
-            for out in o.spec["outputs"].as_array().unwrap() {
+            for out in o.spec.value()["outputs"].as_array().unwrap() {
                 position.insert(out.as_str().unwrap().to_string(), i);
             }
         }
@@ -135,18 +135,19 @@ fn a_generated_package_of_a_thousand_objects_plans_completely() {
         .iter()
         .filter(|o| o.object_type == ObjectType::ScheduledTask)
     {
-        let code = o.spec["script"]["content"].as_str().unwrap();
+        let spec = o.spec.value();
+        let code = spec["script"]["content"].as_str().unwrap();
         assert!(!code.contains("sales_dev."), "{}", o.name);
         assert!(code.contains("sales_prod."), "{}", o.name);
         assert!(
-            o.spec["outputs"][0]
+            o.spec.value()["outputs"][0]
                 .as_str()
                 .unwrap()
                 .starts_with("sales_prod.")
         );
-        let inputs = o.spec["inputs"].to_string();
+        let inputs = o.spec.value()["inputs"].to_string();
         assert!(!inputs.contains("\"sales_dev."), "{inputs}");
-        assert_ne!(o.spec["resourceGroup"], "dev_serverless");
+        assert_ne!(o.spec.value()["resourceGroup"], "dev_serverless");
     }
     assert!(
         p.get(ObjectType::ScheduledTask, "load_orders_0")

@@ -21,6 +21,7 @@ pub mod phase;
 pub mod plan;
 pub mod rename;
 pub mod report;
+pub mod spec_doc;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -39,6 +40,7 @@ pub use plan::{
 };
 pub use rename::Renamer;
 pub use report::{Outcome, Record, records, type_results};
+pub use spec_doc::SpecDoc;
 
 /// The API's name for a package object type.
 pub fn api_type(t: ObjectType) -> ferry_api::ObjectType {

@@ -9,9 +9,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{PlanError, Problem, Rule};
 use crate::mapping::{compute_of, group_of};
-use crate::naming::{self, content_digest, kube_name};
+use crate::naming::{self, kube_name};
 use crate::order::{Node, import_order};
 use crate::rename::Renamer;
+use crate::spec_doc::SpecDoc;
 use crate::{dryrun, mapping};
 
 /// The destination workspace.
@@ -123,8 +124,12 @@ pub struct PlannedObject {
     /// Why the action (for conflicts, skips and updates).
     pub message: Option<String>,
     /// The final spec, in the shape of the type's `XxxSpec` (camelCase,
-    /// `flowSpec` included), after every mapping.
-    pub spec: Map<String, Value>,
+    /// `flowSpec` included), after every mapping, as compact JSON text.
+    pub spec: SpecDoc,
+    /// `spec.inputs` and `spec.outputs` (scheduled tasks): what ordering
+    /// and rule association read, kept beside the text.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
     /// SHA-256 (hex) of `spec`.
     pub content_digest: String,
     /// Labels to put on the object.
@@ -318,8 +323,8 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
             .map(|p| Node {
                 object_type: p.object_type,
                 name: &p.name,
-                inputs: strings(&p.spec, "inputs"),
-                outputs: strings(&p.spec, "outputs"),
+                inputs: p.inputs.iter().map(String::as_str).collect(),
+                outputs: p.outputs.iter().map(String::as_str).collect(),
             })
             .collect();
         import_order(&nodes)
@@ -492,13 +497,16 @@ impl Ctx<'_, '_> {
         let (action, message) = self.action(o);
         let spec = self.spec(o, dry_run);
         let delivery = self.delivery(t, action);
+        let owned = |key| strings(&spec, key).into_iter().map(String::from).collect();
         PlannedObject {
             object_type: t,
             name: o.name.clone(),
             kube_name: kube_name(t, &o.name),
             action,
             message,
-            spec,
+            inputs: owned("inputs"),
+            outputs: owned("outputs"),
+            spec: SpecDoc::new(&spec),
             content_digest: String::new(),
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
@@ -692,7 +700,7 @@ fn link_rules(planned: &mut [PlannedObject], inp: &Inputs<'_>) {
         match p.object_type {
             ObjectType::ScheduledTask => {
                 has_tasks = true;
-                for out in strings(&p.spec, "outputs") {
+                for out in &p.outputs {
                     producers
                         .entry(out.to_string())
                         .or_default()
@@ -710,8 +718,8 @@ fn link_rules(planned: &mut [PlannedObject], inp: &Inputs<'_>) {
         .iter_mut()
         .filter(|p| p.object_type == ObjectType::QualityRule)
     {
-        let table = p
-            .spec
+        let spec = p.spec.value();
+        let table = spec
             .get("table")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -730,7 +738,7 @@ fn link_rules(planned: &mut [PlannedObject], inp: &Inputs<'_>) {
                 )
             });
         }
-        let output = p.spec.get("scheduledTaskOutput").and_then(Value::as_str);
+        let output = spec.get("scheduledTaskOutput").and_then(Value::as_str);
         if !has_tasks {
             link.notes.push(
                 "the package holds no scheduled tasks: the rule is imported without task association"
@@ -750,7 +758,7 @@ fn link_rules(planned: &mut [PlannedObject], inp: &Inputs<'_>) {
 
 /// Digest, labels and annotations, once the spec is final.
 fn finish(p: &mut PlannedObject, id: &TaskIdentity<'_>) {
-    p.content_digest = content_digest(&p.spec);
+    p.content_digest = p.spec.digest();
     p.labels = BTreeMap::from([
         (
             "app.kubernetes.io/managed-by".to_string(),

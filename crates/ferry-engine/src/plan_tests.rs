@@ -2,13 +2,13 @@
 
 use ferry_api::Edition;
 use ferry_package::ObjectType::{self, *};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::testutil::{Obj, Setup, obj};
 use crate::{Action, Phase, Rule, naming, records, work};
 
-fn spec_str<'p>(p: &'p crate::PlannedObject, key: &str) -> Option<&'p str> {
-    p.spec.get(key).and_then(Value::as_str)
+fn spec_str(p: &crate::PlannedObject, key: &str) -> Option<String> {
+    p.spec.get(key).and_then(|v| v.as_str().map(String::from))
 }
 
 fn names(plan: &crate::Plan) -> Vec<String> {
@@ -55,7 +55,7 @@ fn mapping_matches_display_names_not_projects() {
 fn mapped_compute_resource_is_written_into_the_spec() {
     let p = Setup::new(vec![Obj::task("a")]).ok();
     assert_eq!(
-        spec_str(&p.objects[0], "computeResource"),
+        spec_str(&p.objects[0], "computeResource").as_deref(),
         Some("sales_mc_prod")
     );
     assert_eq!(p.compute_mapping["sales_mc_dev"], "sales_mc_prod");
@@ -179,7 +179,7 @@ fn explicit_group_mapping_wins() {
         .task(json!({"resourceGroupMapping": [{"source": "dev_serverless", "destination": "serverless_default"}]}))
         .ok();
     assert_eq!(
-        spec_str(&p.objects[0], "resourceGroup"),
+        spec_str(&p.objects[0], "resourceGroup").as_deref(),
         Some("serverless_default")
     );
 }
@@ -188,7 +188,7 @@ fn explicit_group_mapping_wins() {
 fn unmapped_group_keeps_its_name_when_the_destination_has_it() {
     let p = Setup::new(vec![Obj::task("a")]).ok();
     assert_eq!(
-        spec_str(&p.objects[0], "resourceGroup"),
+        spec_str(&p.objects[0], "resourceGroup").as_deref(),
         Some("serverless_default")
     );
 }
@@ -240,38 +240,41 @@ fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
     .ok();
     let task = p.get(ScheduledTask, "load").unwrap();
     assert_eq!(
-        task.spec["inputs"],
+        task.spec.value()["inputs"],
         json!(["sales_dev_root", "sales_prod.up", "sales_dev_backup.x"])
     );
-    assert_eq!(task.spec["outputs"], json!(["sales_prod.load"]));
+    assert_eq!(task.spec.value()["outputs"], json!(["sales_prod.load"]));
     assert_eq!(
-        task.spec["parameters"],
+        task.spec.value()["parameters"],
         json!(["project=sales_prod", "bak=sales_dev_backup"])
     );
     assert_eq!(
-        task.spec["script"]["content"],
+        task.spec.value()["script"]["content"],
         "INSERT INTO sales_prod.load SELECT * FROM xsales_dev.t JOIN sales_prod.u;"
     );
     let table = p.get(Table, "sales_dev").unwrap();
     assert_eq!(
-        spec_str(table, "name"),
+        spec_str(table, "name").as_deref(),
         Some("sales_dev"),
         "names are not renamed"
     );
-    assert_eq!(spec_str(table, "guid"), Some("odps.sales_prod.orders"));
     assert_eq!(
-        spec_str(table, "ddl"),
+        spec_str(table, "guid").as_deref(),
+        Some("odps.sales_prod.orders")
+    );
+    assert_eq!(
+        spec_str(table, "ddl").as_deref(),
         Some("CREATE TABLE sales_prod.orders (a STRING);")
     );
     let rule = p.get(QualityRule, "r").unwrap();
     assert_eq!(
-        spec_str(rule, "scheduledTaskOutput"),
+        spec_str(rule, "scheduledTaskOutput").as_deref(),
         Some("sales_prod.load")
     );
     assert_eq!(rule.rule.as_ref().unwrap().associated_tasks, ["load"]);
     let api = p.get(ServiceApi, "api").unwrap();
     assert_eq!(
-        api.spec["script"]["content"],
+        api.spec.value()["script"]["content"],
         "SELECT * FROM sales_prod.orders"
     );
     assert_eq!(p.renames["sales_dev"], "sales_prod");
@@ -280,7 +283,10 @@ fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
 #[test]
 fn no_rename_unless_asked_and_no_warning_inside_one_tenant_and_region() {
     let p = Setup::new(vec![Obj::task("load")]).ok();
-    assert_eq!(p.objects[0].spec["outputs"], json!(["sales_dev.load"]));
+    assert_eq!(
+        p.objects[0].spec.value()["outputs"],
+        json!(["sales_dev.load"])
+    );
     assert!(p.renames.is_empty());
     assert!(
         !p.warnings.iter().any(|w| w.contains("dependencyMapping")),
@@ -294,7 +300,10 @@ fn across_tenants_a_missing_rename_is_a_warning_not_a_guess() {
     let mut s = Setup::new(vec![Obj::task("load")]);
     s.tenant = "other".into();
     let p = s.ok();
-    assert_eq!(p.objects[0].spec["outputs"], json!(["sales_dev.load"]));
+    assert_eq!(
+        p.objects[0].spec.value()["outputs"],
+        json!(["sales_dev.load"])
+    );
     assert!(p.warnings.iter().any(|w| w.contains("dependencyMapping")));
 }
 
@@ -307,7 +316,7 @@ fn dry_run_by_name_sets_recurrence_skip() {
         .ok();
     let a = p.get(ScheduledTask, "a").unwrap();
     assert!(a.dry_run);
-    assert_eq!(spec_str(a, "recurrence"), Some("Skip"));
+    assert_eq!(spec_str(a, "recurrence").as_deref(), Some("Skip"));
     let b = p.get(ScheduledTask, "b").unwrap();
     assert!(!b.dry_run && b.spec.get("recurrence").is_none());
 }
@@ -364,11 +373,11 @@ fn data_service_mapping_moves_business_processes() {
     .task(json!({"dataServiceMapping": [{"source": "sales_api", "destination": "sales_api_prod"}]}))
     .ok();
     assert_eq!(
-        spec_str(p.get(ServiceApi, "a").unwrap(), "businessProcess"),
+        spec_str(p.get(ServiceApi, "a").unwrap(), "businessProcess").as_deref(),
         Some("sales_api_prod")
     );
     assert_eq!(
-        spec_str(p.get(ServiceApi, "b").unwrap(), "businessProcess"),
+        spec_str(p.get(ServiceApi, "b").unwrap(), "businessProcess").as_deref(),
         Some("ops_api")
     );
 }
@@ -382,15 +391,15 @@ fn not_modify_keeps_owners_and_gives_ownerless_objects_the_creator() {
     ])
     .ok();
     assert_eq!(
-        spec_str(p.get(ScheduledTask, "owned").unwrap(), "owner"),
+        spec_str(p.get(ScheduledTask, "owned").unwrap(), "owner").as_deref(),
         Some("1001")
     );
     assert_eq!(
-        spec_str(p.get(Table, "ownerless").unwrap(), "owner"),
+        spec_str(p.get(Table, "ownerless").unwrap(), "owner").as_deref(),
         Some("creator-42")
     );
     assert_eq!(
-        spec_str(p.get(Table, "blank").unwrap(), "owner"),
+        spec_str(p.get(Table, "blank").unwrap(), "owner").as_deref(),
         Some("creator-42")
     );
 }
@@ -403,7 +412,7 @@ fn specify_sets_every_owner() {
     assert!(
         p.objects
             .iter()
-            .all(|o| spec_str(o, "owner") == Some("777"))
+            .all(|o| spec_str(o, "owner").as_deref() == Some("777"))
     );
 }
 
@@ -582,6 +591,7 @@ fn rules_import_last_after_tasks_and_attach_to_known_tables() {
         !p.get(QualityRule, "r_missing")
             .unwrap()
             .spec
+            .value()
             .contains_key("alertReceivers"),
         "alert settings never migrate"
     );

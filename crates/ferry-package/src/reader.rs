@@ -232,7 +232,21 @@ impl<R: Read + Seek> PackageReader<R> {
     /// when the content lives in one (`spec.script.content`).
     pub fn with_code(&mut self, object: &PackageObject) -> io::Result<PackageObject> {
         let mut o = object.clone();
-        if let Some(code) = object.code_file().cloned() {
+        self.fill_code(&mut o)?;
+        Ok(o)
+    }
+
+    /// The objects, taken out of the reader (which keeps reading files):
+    /// callers that fill in code with [`Self::fill_code`] then hold one copy
+    /// of the package's objects, not two.
+    pub fn take_objects(&mut self) -> Vec<PackageObject> {
+        std::mem::take(&mut self.objects)
+    }
+
+    /// Fills in the object's script content from its code file, in place
+    /// (see [`Self::with_code`]).
+    pub fn fill_code(&mut self, o: &mut PackageObject) -> io::Result<()> {
+        if let Some(code) = o.code_file().cloned() {
             let bytes = self.read_file(&code)?;
             let text = String::from_utf8(bytes).map_err(|_| {
                 io::Error::new(
@@ -250,7 +264,7 @@ impl<R: Read + Seek> PackageReader<R> {
                 }
             }
         }
-        Ok(o)
+        Ok(())
     }
 }
 

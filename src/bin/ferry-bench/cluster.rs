@@ -73,6 +73,11 @@ impl Bench {
         peak
     }
 
+    /// The running operator's CPU time so far, in seconds.
+    pub fn operator_cpu_seconds(&self) -> Option<f64> {
+        self.operator.as_ref().and_then(|o| o.cpu_seconds())
+    }
+
     fn operator_tail(&self) -> String {
         self.operator
             .as_ref()
@@ -228,16 +233,7 @@ pub struct Captured {
     pub status: Value,
 }
 
-pub fn api_resource(t: ObjectType) -> ApiResource {
-    match t {
-        ObjectType::FileResource => ApiResource::erase::<FileResource>(&()),
-        ObjectType::Function => ApiResource::erase::<Function>(&()),
-        ObjectType::Table => ApiResource::erase::<Table>(&()),
-        ObjectType::ScheduledTask => ApiResource::erase::<ScheduledTask>(&()),
-        ObjectType::ServiceApi => ApiResource::erase::<ServiceApi>(&()),
-        ObjectType::QualityRule => ApiResource::erase::<QualityRule>(&()),
-    }
-}
+pub use ferry::controller::import::api_resource;
 
 /// The sum of every series of the Prometheus counter `name` in `text`.
 pub fn sum_counter(text: &str, name: &str) -> f64 {

@@ -60,6 +60,10 @@ struct Args {
     /// Objects in each of those imports (quick: 60).
     #[arg(long)]
     many_size: Option<usize>,
+    /// Measure Ferry's imports only (no direct creates, no kubectl): for
+    /// profiling the operator.
+    #[arg(long)]
+    ferry_only: bool,
     /// The `ferry` binary to run (default: the one beside this binary).
     #[arg(long)]
     operator: Option<PathBuf>,
@@ -147,6 +151,7 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
             size,
             runs,
             (i == 0).then_some(args.concurrency.as_slice()),
+            args.ferry_only,
             &mut report,
         )
         .await?;
@@ -154,7 +159,11 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
     }
     report.sizes.sort_by_key(|s| s.objects);
 
-    let many_runs = if args.quick { 1 } else { runs };
+    let many_runs = if args.quick || args.ferry_only {
+        1
+    } else {
+        runs
+    };
     report.many = Some(measure_many(&mut bench, many_tasks, many_size, many_runs).await?);
     bench.stop_operator();
 
@@ -175,6 +184,7 @@ async fn measure_size(
     size: usize,
     runs: usize,
     sweep: Option<&[usize]>,
+    ferry_only: bool,
     report: &mut Report,
 ) -> anyhow::Result<SizeResult> {
     let bytes = fixture(size).to_bytes();
@@ -193,8 +203,13 @@ async fn measure_size(
         bench.workspace(&ns).await?;
         bench.package(&ns, "bench", &url).await?;
         let before = bench.apiserver_requests().await?;
+        let cpu_before = bench.operator_cpu_seconds();
         let imported = bench.import(&ns, "bench", "bench").await?;
         let requests = bench.apiserver_requests().await? - before;
+        if let (Some(a), Some(b)) = (cpu_before, bench.operator_cpu_seconds()) {
+            r.operator_cpu_ms_per_object
+                .push(1000.0 * (b - a) / imported.objects.max(1) as f64);
+        }
         let rss = bench.stop_operator();
         r.objects = imported.objects;
         r.ferry.push(rate(imported.objects, imported.elapsed));
@@ -212,6 +227,10 @@ async fn measure_size(
             requests / imported.objects.max(1) as f64,
             rss.map_or("?".into(), |k| (k / 1024).to_string())
         );
+        if ferry_only {
+            bench.clear(&ns).await?;
+            continue;
+        }
         if objects.is_empty() {
             objects = bench.capture(&ns).await?;
             direct::write_yaml(&objects, &yaml)?;

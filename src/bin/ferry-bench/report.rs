@@ -27,6 +27,8 @@ pub struct SizeResult {
     pub kubectl: Samples,
     pub requests_per_object: Samples,
     pub operator_rss_mib: Samples,
+    /// The operator's CPU time per imported object, in milliseconds.
+    pub operator_cpu_ms_per_object: Samples,
     /// Seconds per phase, per Ferry run.
     pub phases: Vec<Vec<(ImportPhase, f64)>>,
 }
@@ -157,16 +159,17 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n| objects | apiserver requests per imported object | operator peak RSS (MiB) | Ferry phases, median run (s) |"
+            "\n| objects | apiserver requests per imported object | operator peak RSS (MiB) | operator CPU per object (ms) | Ferry phases, median run (s) |"
         );
-        let _ = writeln!(s, "|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|");
         for r in &self.sizes {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 r.objects,
                 r.requests_per_object.show(2),
                 r.operator_rss_mib.show(0),
+                r.operator_cpu_ms_per_object.show(2),
                 median_phases(r)
             );
         }

@@ -17,6 +17,9 @@ use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::load::{Destination, api_resource};
@@ -81,6 +84,16 @@ pub async fn run_step(
         .await
 }
 
+/// The server-side apply body of an object.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct ApplyBody<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    metadata: Value,
+    spec: &'a RawValue,
+}
+
 /// Where and for whom a step writes.
 pub struct Target<'a> {
     pub ns: &'a str,
@@ -125,7 +138,7 @@ async fn one(
             transient,
         )
     };
-    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let params = write_params();
     match step {
         Step::Write | Step::WriteRule => {
             let digest_label =
@@ -135,15 +148,16 @@ async fn one(
             if !current {
                 let mut labels = serde_json::to_value(&obj.labels).unwrap_or_default();
                 labels[LABEL_CONTENT_DIGEST] = json!(digest_label);
-                let body = json!({
-                    "apiVersion": ar.api_version, "kind": ar.kind,
-                    "metadata": {"name": obj.kube_name, "labels": labels, "annotations": obj.annotations},
-                    "spec": obj.spec,
-                });
-                let written = api
+                let body = ApplyBody {
+                    api_version: &ar.api_version,
+                    kind: &ar.kind,
+                    metadata: json!({"name": obj.kube_name, "labels": labels, "annotations": obj.annotations}),
+                    spec: obj.spec.raw(),
+                };
+                let req = kube::core::Request::new(api.resource_url())
                     .patch(&obj.kube_name, &params, &Patch::Apply(&body))
-                    .await
-                    .map_err(describe)?;
+                    .map_err(|e| describe(kube::Error::BuildRequest(e)))?;
+                let written: Written = ctx.client.request(req).await.map_err(describe)?;
                 generation = written.metadata.generation;
             }
             let status = if step == Step::WriteRule {
@@ -211,13 +225,34 @@ async fn patch_status(
     status: Value,
 ) -> Result<(), kube::Error> {
     let body = json!({"apiVersion": ar.api_version, "kind": ar.kind, "status": status});
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    let req = kube::core::Request::new(api.resource_url())
+        .patch_subresource("status", name, &write_params(), &Patch::Apply(&body))
+        .map_err(kube::Error::BuildRequest)?;
+    let client: kube::Client = api.clone().into_client();
+    client.request::<IgnoredAny>(req).await?;
     Ok(())
+}
+
+/// Server-side apply as Ferry, taking over fields others changed, without
+/// the apiserver's unknown-field detection: the bodies are built from
+/// Ferry's own types, and the detection (`Warn`, the default) costs the
+/// apiserver CPU on every write while its warnings are never read.
+fn write_params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER)
+        .force()
+        .validation_ignore()
+}
+
+/// What a write's response is read for: the new generation. The response
+/// is the whole object; deserialising only this skips building it.
+#[derive(Deserialize)]
+struct Written {
+    metadata: WrittenMeta,
+}
+
+#[derive(Deserialize)]
+struct WrittenMeta {
+    generation: Option<i64>,
 }
 
 fn short(e: &kube::Error) -> String {

@@ -30,22 +30,18 @@ pub fn read_package(store: &ArtifactStore, digest: &str) -> Result<LoadedPackage
     };
     let mut reader =
         PackageReader::open(BufReader::new(file), &limits).map_err(|e| e.to_string())?;
-    let objects: Vec<PackageObject> = reader.objects().to_vec();
-    let mut filled = Vec::with_capacity(objects.len());
-    for o in &objects {
-        filled.push(reader.with_code(o).map_err(|e| {
+    let mut objects = reader.take_objects();
+    for o in &mut objects {
+        reader.fill_code(o).map_err(|e| {
             format!(
                 "reading the code of {}/{}: {e}",
                 o.object_type.as_str(),
                 o.name
             )
-        })?);
+        })?;
     }
     let (manifest, _) = reader.into_parts();
-    Ok(LoadedPackage {
-        manifest,
-        objects: filled,
-    })
+    Ok(LoadedPackage { manifest, objects })
 }
 
 /// The API resource holding objects of a type.
@@ -128,4 +124,41 @@ pub async fn read_destination(
         }
     }
     Ok(d)
+}
+
+/// This task's objects in the destination, by metadata only and selected by
+/// the task-UID label on the server: what a phase after planning needs
+/// (content digests and generations), without reading every object's spec.
+pub async fn read_ours(
+    ctx: &Context,
+    ns: &str,
+    task_uid: &str,
+) -> Result<BTreeMap<(ObjectType, String), Ours>, kube::Error> {
+    let mut ours = BTreeMap::new();
+    let selector = format!("{}={task_uid}", ferry_engine::naming::LABEL_IMPORT_TASK_UID);
+    for t in ObjectType::IMPORT_ORDER {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.client.clone(), ns, &api_resource(t));
+        let mut params = ListParams::default().labels(&selector).limit(500);
+        loop {
+            let page = api.list_metadata(&params).await?;
+            for obj in &page.items {
+                ours.insert(
+                    (t, obj.name_any()),
+                    Ours {
+                        digest_label: obj
+                            .labels()
+                            .get(ferry_engine::naming::LABEL_CONTENT_DIGEST)
+                            .cloned(),
+                        generation: obj.metadata.generation,
+                    },
+                );
+            }
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => break,
+            }
+        }
+    }
+    Ok(ours)
 }

@@ -11,6 +11,9 @@ mod apply;
 mod load;
 pub mod report;
 
+/// The API resource holding workspace objects of a type.
+pub use load::api_resource;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,6 +62,16 @@ pub struct ImportContext {
     prepared: Mutex<HashMap<String, Arc<Prepared>>>,
 }
 
+impl ImportContext {
+    /// Drops the task's cached plan.
+    fn forget(&self, task: &ImportTask) {
+        self.prepared
+            .lock()
+            .unwrap()
+            .remove(&task.uid().unwrap_or_default());
+    }
+}
+
 /// A phase's end: the next phase, or a failure.
 enum PhaseEnd {
     Next(ImportPhase),
@@ -90,10 +103,7 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
         if requested.is_some() && requested != status.last_handled_request {
             let resume = status.failed_phase.take().unwrap_or(ImportPhase::Verifying);
             // Mapping problems are fixed in the spec or the workspace: plan again.
-            ictx.prepared
-                .lock()
-                .unwrap()
-                .remove(&task.uid().unwrap_or_default());
+            ictx.forget(&task);
             status.phase = if resume > ImportPhase::Mapping {
                 resume
             } else {
@@ -153,6 +163,7 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
                     summarise(&status.conditions, &outcome, generation, Timestamp::now());
                 finish_report(&ictx, &task, &mut status, phase).await?;
                 write(ctx, &api, &task, &mut status, &mut last).await?;
+                ictx.forget(&task);
                 return Ok(Action::await_change());
             }
             PhaseEnd::Wait { message, after } => {
@@ -181,6 +192,8 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
         }
         write(ctx, &api, &task, &mut status, &mut last).await?;
     }
+    // Ended and reported: the plan (every object's spec) is not needed again.
+    ictx.forget(&task);
     Ok(Action::await_change())
 }
 
@@ -400,9 +413,11 @@ async fn run_phase(
                 _ => vec![(Step::WriteRule, work.write)],
             };
             let total: u64 = steps.iter().map(|(_, o)| o.len() as u64).sum();
-            let dest =
-                load::read_destination(&ictx.base, &prepared.namespace, &prepared.origin.task_uid)
-                    .await?;
+            let dest = load::Destination {
+                ours: load::read_ours(&ictx.base, &prepared.namespace, &prepared.origin.task_uid)
+                    .await?,
+                ..Default::default()
+            };
             let done = Arc::new(AtomicU64::new(0));
             let ticker = spawn_progress(api.clone(), task.name_any(), done.clone(), total);
             let mut failures = Vec::new();
@@ -653,6 +668,9 @@ async fn prepare(ictx: &ImportContext, task: &ImportTask) -> Result<Arc<Prepared
         },
     };
     let plan = ferry_engine::plan(&inputs);
+    // The package's objects are not needed once planned (the plan holds
+    // each spec as text): freed before the phases run.
+    drop(package);
     let prepared = Arc::new(Prepared {
         key,
         plan,
