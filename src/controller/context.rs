@@ -20,7 +20,17 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failures per object, for exponential backoff; reset on success.
     failures: Arc<Mutex<HashMap<String, u32>>>,
+    /// Object writes in flight across every import at once (see
+    /// [`WRITE_SLOTS`]).
+    pub write_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Object writes in flight across all imports. One import keeps 32 in
+/// flight; fifty imports at once without a shared bound would keep 1,600,
+/// each on a connection of its own, and the apiserver would spend its CPU on
+/// connections and queueing. The semaphore is fair (first come, first
+/// served), so no import starves while others write.
+pub const WRITE_SLOTS: usize = 64;
 
 impl Context {
     pub fn new(
@@ -40,6 +50,7 @@ impl Context {
             artifact_base_url,
             metrics,
             failures: Arc::default(),
+            write_slots: Arc::new(tokio::sync::Semaphore::new(WRITE_SLOTS)),
         }
     }
 

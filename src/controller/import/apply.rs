@@ -69,6 +69,9 @@ pub async fn run_step(
             let done = done.clone();
             let obj = objects[i];
             async move {
+                // Held for this object's requests; the semaphore is never
+                // closed, so acquiring cannot fail.
+                let _slot = ctx.write_slots.acquire().await.ok();
                 let r = one(ctx, target, step, obj).await;
                 done.fetch_add(1, Ordering::Relaxed);
                 r.err().map(|(message, transient)| Failure {
