@@ -192,6 +192,10 @@ impl ControlPlane {
             format!("--initial-cluster=default={peer_url}"),
             // Tests never need durability across a machine crash.
             "--unsafe-no-fsync".into(),
+            // The benchmark writes and deletes tens of thousands of objects
+            // per writer; etcd's default 2 GiB quota would be the first
+            // limit it met, not the apiserver.
+            "--quota-backend-bytes=8589934592".into(),
             "--log-level=warn".into(),
         ];
         let cleanup = (!keep_dir).then_some(dir.as_path());
