@@ -5,8 +5,9 @@ use ferry::telemetry::{self, LogFormat};
 
 /// mimalloc rather than the system allocator: with the async runtime's
 /// worker threads and the blocking pool, glibc's per-thread arenas keep
-/// freed memory resident, so the operator's RSS after a large import stayed
-/// near its peak (BENCHMARKS.md has the figures).
+/// freed memory resident; mimalloc hands it back, so after a large
+/// package's verification and planning the operator's RSS falls back (its
+/// peak is in BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -213,13 +213,30 @@ impl Bench {
 
     /// Deletes every workspace object in `ns`, so later runs do not pay for
     /// earlier ones in the apiserver's caches and etcd.
+    ///
+    /// A collection of tens of thousands can outlast the apiserver's request
+    /// timeout, which closes the connection while deletion goes on; so each
+    /// type is deleted again until a list finds nothing.
     pub async fn clear(&self, ns: &str) -> anyhow::Result<()> {
         for t in ObjectType::IMPORT_ORDER {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.client.clone(), ns, &api_resource(t));
-            api.delete_collection(&DeleteParams::default(), &ListParams::default())
-                .await
-                .with_context(|| format!("clearing {} in {ns}", t.as_str()))?;
+            let mut attempts = 0;
+            loop {
+                let deleted = api
+                    .delete_collection(&DeleteParams::default(), &ListParams::default())
+                    .await;
+                let left = api.list_metadata(&ListParams::default().limit(1)).await;
+                if matches!(&left, Ok(l) if l.items.is_empty()) {
+                    break;
+                }
+                attempts += 1;
+                if attempts >= 20 {
+                    deleted.with_context(|| format!("clearing {} in {ns}", t.as_str()))?;
+                    bail!("{} objects are left in {ns} after 20 deletions", t.as_str());
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
         }
         Ok(())
     }

@@ -141,10 +141,23 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
     let mut report = Report::new(&args.quick, &operator, runs, args.runs_large);
 
     // The sweep runs on the size nearest 10,000 objects; do it first, so
-    // every size's direct creates use its best concurrency.
+    // every size's direct creates use its best concurrency. Sizes above
+    // 10,000 objects come last, after the many-imports scenario: they take
+    // longest, and every figure before them is already written.
     let mut sizes = args.sizes.clone();
-    sizes.sort_by_key(|s| s.abs_diff(10_000));
+    sizes.sort_by_key(|s| (*s > 10_000, s.abs_diff(10_000)));
+    let many_runs = if args.quick || args.ferry_only {
+        1
+    } else {
+        runs
+    };
+    let mut many_done = false;
     for (i, &size) in sizes.iter().enumerate() {
+        if size > 10_000 && !many_done {
+            report.many = Some(measure_many(&mut bench, many_tasks, many_size, many_runs).await?);
+            many_done = true;
+            publish(&report, args.write.as_deref())?;
+        }
         let runs = if size > 10_000 { args.runs_large } else { runs };
         let result = measure_size(
             &mut bench,
@@ -156,25 +169,32 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         )
         .await?;
         report.sizes.push(result);
+        report.sizes.sort_by_key(|s| s.objects);
+        publish(&report, args.write.as_deref())?;
     }
-    report.sizes.sort_by_key(|s| s.objects);
-
-    let many_runs = if args.quick || args.ferry_only {
-        1
-    } else {
-        runs
-    };
-    report.many = Some(measure_many(&mut bench, many_tasks, many_size, many_runs).await?);
+    if !many_done {
+        report.many = Some(measure_many(&mut bench, many_tasks, many_size, many_runs).await?);
+    }
     bench.stop_operator();
+    println!("{}", report.markdown());
+    publish(&report, args.write.as_deref())?;
+    eprintln!("ferry-bench: done in {:.0}s", begun.elapsed().as_secs_f64());
+    Ok(())
+}
 
-    let text = report.markdown();
-    println!("{text}");
-    if let Some(file) = &args.write {
-        ferry_package::benchmark::write_section(file, report::START, report::END, &text)
-            .with_context(|| format!("writing {}", file.display()))?;
+/// Writes what has been measured so far into the file's ferry-bench
+/// section, so a run that fails later loses nothing finished.
+fn publish(report: &Report, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(file) = file {
+        ferry_package::benchmark::write_section(
+            file,
+            report::START,
+            report::END,
+            &report.markdown(),
+        )
+        .with_context(|| format!("writing {}", file.display()))?;
         eprintln!("ferry-bench: wrote {}", file.display());
     }
-    eprintln!("ferry-bench: done in {:.0}s", begun.elapsed().as_secs_f64());
     Ok(())
 }
 
