@@ -68,7 +68,8 @@ fn now() -> String {
     Timestamp::now().to_string()
 }
 
-fn package_subject<'a>(c: &'a Cluster, name: &'a str) -> Subject<'a> {
+/// A MigrationPackage of the namespace, for error messages.
+pub(crate) fn package_subject<'a>(c: &'a Cluster, name: &'a str) -> Subject<'a> {
     Subject {
         kind: "migrationpackage",
         plural: "migrationpackages",

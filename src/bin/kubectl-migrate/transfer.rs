@@ -21,6 +21,7 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use crate::cluster::Cluster;
+use crate::commands::package_subject;
 use crate::failure::{Failure, Subject};
 
 /// The largest local upload any edition allows; the endpoint enforces the
@@ -206,15 +207,6 @@ fn progress_chunks(bytes: Vec<u8>) -> impl futures::Stream<Item = Result<Vec<u8>
 }
 
 // ------------------------------------------- through the API server, in chunks
-
-fn package_subject<'a>(c: &'a Cluster, name: &'a str) -> Subject<'a> {
-    Subject {
-        kind: "migrationpackage",
-        plural: "migrationpackages",
-        name,
-        namespace: Some(&c.namespace),
-    }
-}
 
 fn chunk_subject<'a>(c: &'a Cluster, name: &'a str) -> Subject<'a> {
     Subject {
