@@ -7,6 +7,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -39,6 +40,7 @@ pub struct Metrics {
     durations: Family<ControllerLabels, Histogram>,
     imports: Family<OutcomeLabels, Counter>,
     objects: Family<TypeLabels, Counter>,
+    cached_plans: Gauge,
 }
 
 impl Default for Metrics {
@@ -76,8 +78,15 @@ impl Default for Metrics {
             "Objects written by imports, per object type",
             objects.clone(),
         );
+        let cached_plans = Gauge::default();
+        registry.register(
+            "import_plans_cached",
+            "Import plans held in memory (running, suspended or failed tasks; a deleted task's plan is dropped)",
+            cached_plans.clone(),
+        );
         Metrics {
             registry,
+            cached_plans,
             reconciles,
             failures,
             durations,
@@ -107,6 +116,11 @@ impl Metrics {
     /// Records a finished import.
     pub fn import_finished(&self, outcome: &'static str) {
         self.imports.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// How many import plans are held in memory.
+    pub fn set_cached_plans(&self, n: usize) {
+        self.cached_plans.set(n as i64);
     }
 
     /// Records objects written by an import.

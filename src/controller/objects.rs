@@ -23,7 +23,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{Context, Error};
-use crate::api::{FileResource, Function, QualityRule, ScheduledTask, ServiceApi, Table};
+use crate::api::{
+    FileResource, Function, ObjectState, QualityRule, ScheduledTask, ServiceApi, Table,
+};
 
 pub const COMMIT_REQUESTED: &str = "ferry.dev/commit-requested-at";
 pub const DEPLOY_REQUESTED: &str = "ferry.dev/deploy-requested-at";
@@ -153,7 +155,19 @@ async fn reconcile_rule(rule: Arc<QualityRule>, ctx: Arc<Context>) -> Result<Act
         .any(|t| t.spec.common.name == rule.spec.table);
     if present {
         let api: Api<QualityRule> = Api::namespaced(ctx.client.clone(), &ns);
-        let patch = json!({"status": {"attached": true}});
+        // A rule the import meant to deploy becomes active (Deployed) now
+        // that its table exists; any other state stays as it is.
+        let waiting = rule
+            .status
+            .as_ref()
+            .is_some_and(|s| s.lifecycle.state == Some(ObjectState::WaitingForTable));
+        let patch = if waiting {
+            json!({"status": {"attached": true, "state": "Deployed",
+                "deployedRevision": rule.metadata.generation,
+                "lastTransitionTime": Timestamp::now().to_string()}})
+        } else {
+            json!({"status": {"attached": true}})
+        };
         api.patch_status(
             &rule.name_any(),
             &PatchParams::default(),

@@ -12,11 +12,11 @@ use kube::{Api, Client};
 
 use crate::support::{client, operator, wait_for};
 
-const WAIT: Duration = Duration::from_secs(90);
+pub(crate) const WAIT: Duration = Duration::from_secs(90);
 
 /// A destination workspace whose compute resources and groups have
 /// production names, so every mapping has work to do.
-async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
+pub(crate) async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
     use ferry::testenv::fixtures;
     fixtures::ensure_tenant(c, tenant, edition).await;
     operator();
@@ -24,11 +24,11 @@ async fn destination(c: &Client, tenant: &str, edition: Edition, ws: &str) {
 }
 
 /// A MigrationPackage from a ConfigMap holding the zip (a local upload).
-async fn package_from(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {
+pub(crate) async fn package_from(c: &Client, ns: &str, name: &str, bytes: Vec<u8>) {
     ferry::testenv::fixtures::config_map_package(c, ns, name, bytes).await;
 }
 
-fn task(name: &str, package: &str, suspend: bool) -> serde_json::Value {
+pub(crate) fn task(name: &str, package: &str, suspend: bool) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
         "metadata": {"name": name, "annotations": {"ferry.dev/created-by": "7654321"}},
@@ -50,13 +50,13 @@ fn task(name: &str, package: &str, suspend: bool) -> serde_json::Value {
     })
 }
 
-fn finished(t: &ImportTask) -> bool {
+pub(crate) fn finished(t: &ImportTask) -> bool {
     t.status
         .as_ref()
         .is_some_and(|s| s.phase.is_terminal() && s.observed_generation == t.metadata.generation)
 }
 
-async fn create_task(c: &Client, ns: &str, body: serde_json::Value) -> Api<ImportTask> {
+pub(crate) async fn create_task(c: &Client, ns: &str, body: serde_json::Value) -> Api<ImportTask> {
     let api: Api<ImportTask> = Api::namespaced(c.clone(), ns);
     api.create(
         &PostParams::default(),
@@ -365,7 +365,7 @@ fn lonely_rule_package() -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_rule_whose_table_is_missing_is_imported_unattached_and_attaches_when_the_table_appears()
+async fn a_rule_whose_table_is_missing_waits_inactive_and_becomes_deployed_when_the_table_appears()
 {
     let c = client(User::Admin).await;
     destination(&c, "t-imp-rule", Edition::Professional, "imp-rule").await;
@@ -387,6 +387,12 @@ async fn a_rule_whose_table_is_missing_is_imported_unattached_and_attaches_when_
         .remove(0);
     let status = rule.status.clone().unwrap();
     assert!(!status.attached, "no table yet");
+    assert_eq!(
+        status.lifecycle.state,
+        Some(ObjectState::WaitingForTable),
+        "a rule without its table is not active"
+    );
+    assert_eq!(status.lifecycle.deployed_revision, None);
     assert!(
         status.associated_tasks.is_empty(),
         "no tasks in the package"
@@ -410,11 +416,13 @@ async fn a_rule_whose_table_is_missing_is_imported_unattached_and_attaches_when_
         r.status.as_ref().is_some_and(|s| s.attached)
     })
     .await;
+    let status = rule.status.unwrap();
     assert_eq!(
-        rule.status.unwrap().lifecycle.state,
+        status.lifecycle.state,
         Some(ObjectState::Deployed),
-        "attaching keeps the lifecycle"
+        "the table's appearance activates the rule"
     );
+    assert_eq!(status.lifecycle.deployed_revision, rule.metadata.generation);
 }
 
 #[tokio::test]

@@ -16,6 +16,20 @@ use serde::de::DeserializeOwned;
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
 static OPERATOR: OnceLock<()> = OnceLock::new();
 static ARTIFACT_PORT: OnceLock<u16> = OnceLock::new();
+static METRICS_PORT: OnceLock<u16> = OnceLock::new();
+
+/// The in-process operator's metrics, as served on `/metrics`.
+#[allow(dead_code)]
+pub async fn metrics() -> String {
+    operator();
+    let port = *METRICS_PORT.get().expect("operator started");
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics endpoint")
+        .text()
+        .await
+        .expect("metrics text")
+}
 
 /// The port of the in-process operator's artifact endpoint.
 #[allow(dead_code)]
@@ -68,9 +82,16 @@ pub fn operator() {
             .unwrap()
             .port();
         ARTIFACT_PORT.set(port).unwrap();
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        METRICS_PORT.set(metrics_port).unwrap();
         let settings = ferry::operator::Settings {
             storage_dir: cp.dir().join("artifacts"),
             artifact_addr: Some(([127, 0, 0, 1], port).into()),
+            metrics_addr: Some(([127, 0, 0, 1], metrics_port).into()),
             artifact_base_url: None,
             ..Default::default()
         };

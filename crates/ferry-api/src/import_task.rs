@@ -18,6 +18,11 @@ use crate::conditions_schema;
     shortname = "imp",
     category = "ferry",
     doc = "Imports a MigrationPackage into the workspace of this namespace, in ordered phases, and keeps a report.",
+    // The spec a task runs is the spec it was planned with: once it has left
+    // Editing, only `suspend` may change (and, after a failure, anything:
+    // Import Again then runs the new spec). Kept in one line: the derive
+    // takes a literal.
+    validation = Rule::new("!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase in ['Pending', 'Verifying', 'Editing', 'ImportFailed'] || ((has(self.spec.importName) == has(oldSelf.spec.importName) && (!has(self.spec.importName) || self.spec.importName == oldSelf.spec.importName)) && (has(self.spec.packageRef) == has(oldSelf.spec.packageRef) && (!has(self.spec.packageRef) || self.spec.packageRef == oldSelf.spec.packageRef)) && (has(self.spec.description) == has(oldSelf.spec.description) && (!has(self.spec.description) || self.spec.description == oldSelf.spec.description)) && (has(self.spec.computeResourceMapping) == has(oldSelf.spec.computeResourceMapping) && (!has(self.spec.computeResourceMapping) || self.spec.computeResourceMapping == oldSelf.spec.computeResourceMapping)) && (has(self.spec.resourceGroupMapping) == has(oldSelf.spec.resourceGroupMapping) && (!has(self.spec.resourceGroupMapping) || self.spec.resourceGroupMapping == oldSelf.spec.resourceGroupMapping)) && (has(self.spec.dependencyMapping) == has(oldSelf.spec.dependencyMapping) && (!has(self.spec.dependencyMapping) || self.spec.dependencyMapping == oldSelf.spec.dependencyMapping)) && (has(self.spec.dryRun) == has(oldSelf.spec.dryRun) && (!has(self.spec.dryRun) || self.spec.dryRun == oldSelf.spec.dryRun)) && (has(self.spec.dataServiceMapping) == has(oldSelf.spec.dataServiceMapping) && (!has(self.spec.dataServiceMapping) || self.spec.dataServiceMapping == oldSelf.spec.dataServiceMapping)) && (has(self.spec.committingRules) == has(oldSelf.spec.committingRules) && (!has(self.spec.committingRules) || self.spec.committingRules == oldSelf.spec.committingRules)) && (has(self.spec.changeOwner) == has(oldSelf.spec.changeOwner) && (!has(self.spec.changeOwner) || self.spec.changeOwner == oldSelf.spec.changeOwner)))").message("the import has started: its settings cannot change (only spec.suspend); after ImportFailed, edit and request Import Again, or create a new ImportTask"),
     printcolumn(name = "Import", type_ = "string", json_path = ".spec.importName"),
     printcolumn(
         name = "Package",
@@ -230,8 +235,12 @@ pub enum ChangeOwnerMode {
     Specify,
 }
 
-/// The phases of an import, in order. `Completed` and `ImportFailed` are
-/// terminal until the spec changes or Import Again is requested.
+/// The phases of an import, in order. `Completed` is final. `ImportFailed`
+/// rests until Import Again is requested (`ferry.dev/requested-at`): it
+/// resumes the failed phase, or verifies and plans again when the spec was
+/// edited after the failure. Once an import has left `Editing`, its
+/// settings cannot change except `suspend` (a schema rule refuses the edit),
+/// so `Ready` and `observedGeneration` always describe the settings that ran.
 #[derive(
     Serialize,
     Deserialize,
@@ -283,6 +292,11 @@ pub struct ImportTaskStatus {
     /// Why the import failed, or what it waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `sha256:<hex>` of the package the import was planned from, pinned
+    /// when it was verified: a package replaced under a running import stops
+    /// it (Import Again then verifies and plans the new content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_digest: Option<String>,
     /// The user who created the task (owner of objects that arrive with none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator: Option<String>,
@@ -327,8 +341,12 @@ pub struct Progress {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanSummary {
-    /// Objects that will be created.
+    /// Objects that will be written: created, plus existing quality rules
+    /// updated in place (counted again in `update`).
     pub create: u64,
+    /// Existing quality rules that will be updated in place.
+    #[serde(default)]
+    pub update: u64,
     /// Objects whose name is taken in the destination: not overwritten, not committed.
     pub conflict: u64,
     /// Objects that will be skipped, with a reason in the report.
@@ -346,6 +364,10 @@ pub struct TypeResult {
     #[serde(rename = "type")]
     pub type_: String,
     pub created: u64,
+    /// Existing quality rules updated in place (the seed's one exception to
+    /// "never overwrite").
+    #[serde(default)]
+    pub updated: u64,
     pub conflict: u64,
     pub skipped: u64,
     pub failed: u64,

@@ -263,6 +263,12 @@ pub struct FunctionSpec {
     printcolumn(name = "Owner", type_ = "string", json_path = ".spec.owner"),
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
     printcolumn(
+        name = "Attached",
+        type_ = "boolean",
+        json_path = ".status.attached",
+        description = "Whether the monitored table exists: an unattached rule is not active"
+    ),
+    printcolumn(
         name = "Import",
         type_ = "string",
         json_path = ".status.origin.importTask",

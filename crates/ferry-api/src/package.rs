@@ -231,6 +231,11 @@ pub enum ObjectState {
     Committed,
     /// Deployed to production.
     Deployed,
+    /// Quality rules only: imported, committed and meant to be deployed, but
+    /// not active because the table it monitors does not exist (the seed: it
+    /// does not appear on the Monitoring Rules page). Becomes `Deployed`
+    /// when the table appears.
+    WaitingForTable,
 }
 
 /// The types of workspace object a package carries.

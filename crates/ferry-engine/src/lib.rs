@@ -5,15 +5,18 @@
 //!
 //! - [`plan()`]: the entry point, [`Inputs`] to [`Plan`] or [`PlanError`].
 //! - [`mapping`]: compute resources, resource groups, business processes.
-//! - [`rename`]: dependency mapping (project rename, whole identifiers only).
+//! - [`rename`]: dependency mapping (project rename).
 //! - [`dryrun`]: dry-run by name and by label selector.
 //! - [`naming`]: Kubernetes names, labels, content digests.
 //! - [`order`]: the order of the steps.
 //! - [`phase`]: which objects each import phase writes, commits, deploys.
 //! - [`report`]: per-object records and counts for status.
+//! - [`ledger`]: the import's per-object ledger, fed by the controller's
+//!   write results, and what each phase still has to do.
 
 pub mod dryrun;
 pub mod error;
+pub mod ledger;
 pub mod mapping;
 pub mod naming;
 pub mod order;
@@ -32,14 +35,15 @@ mod testutil;
 
 pub use error::{PlanError, Problem, Rule};
 pub use ferry_package::ObjectType;
+pub use ledger::{Ledger, PhaseEnd, Step, WriteResult};
 pub use naming::{content_digest, kube_name};
 pub use phase::{Phase, PhaseWork, work};
 pub use plan::{
-    Action, ActionCounts, Delivery, Destination, Inputs, Plan, PlannedObject, RuleLink,
+    Action, ActionCounts, Delivery, Destination, Existing, Inputs, Plan, PlannedObject, RuleLink,
     TaskIdentity, plan,
 };
 pub use rename::Renamer;
-pub use report::{Outcome, Record, records, type_results};
+pub use report::{ExistingObject, Failure, Outcome, Record, records, type_results};
 pub use spec_doc::SpecDoc;
 
 /// The API's name for a package object type.

@@ -47,8 +47,10 @@ pub struct Inputs<'a> {
     /// The manifest's source (tenant, region, project name).
     pub source: &'a SourceInfo,
     pub destination: Destination<'a>,
-    /// Real names already present in the destination, per type.
-    pub existing: &'a BTreeMap<ObjectType, BTreeSet<String>>,
+    /// Objects already in the destination, per type: real name to
+    /// `metadata.name` (what a conflict names, and where an updated quality
+    /// rule is written: a hand-made rule keeps its own `metadata.name`).
+    pub existing: &'a Existing,
     /// Tables that exist for the destination beyond its Table objects (for
     /// attaching quality rules).
     pub existing_tables: &'a BTreeSet<String>,
@@ -57,6 +59,9 @@ pub struct Inputs<'a> {
     pub creator: &'a str,
     pub identity: TaskIdentity<'a>,
 }
+
+/// The destination's objects per type, real name to `metadata.name`.
+pub type Existing = BTreeMap<ObjectType, BTreeMap<String, String>>;
 
 /// What happens to an object.
 #[derive(
@@ -118,8 +123,12 @@ pub struct PlannedObject {
     pub object_type: ObjectType,
     /// The real name.
     pub name: String,
-    /// `metadata.name` (see [`kube_name`]).
+    /// `metadata.name`: derived from the real name (see [`kube_name`]), or,
+    /// for an updated quality rule, the existing rule's own name.
     pub kube_name: String,
+    /// For conflicts and updates: the destination's object of this real
+    /// name, as it is named there.
+    pub existing: Option<crate::report::ExistingObject>,
     pub action: Action,
     /// Why the action (for conflicts, skips and updates).
     pub message: Option<String>,
@@ -206,6 +215,7 @@ impl Plan {
         let c = self.counts();
         PlanSummary {
             create: c.create + c.update,
+            update: c.update,
             conflict: c.conflict,
             skip: c.skip,
             first_conflicts: self
@@ -498,10 +508,26 @@ impl Ctx<'_, '_> {
         let spec = self.spec(o, dry_run);
         let delivery = self.delivery(t, action);
         let owned = |key| strings(&spec, key).into_iter().map(String::from).collect();
+        let existing = self
+            .inp
+            .existing
+            .get(&t)
+            .and_then(|names| names.get(&o.name))
+            .filter(|_| action != Action::Skip)
+            .map(|kube| crate::report::ExistingObject {
+                kube_name: kube.clone(),
+                name: o.name.clone(),
+                import_task: None,
+            });
+        let kube_name = match (&existing, action) {
+            (Some(e), Action::Update) => e.kube_name.clone(),
+            _ => kube_name(t, &o.name),
+        };
         PlannedObject {
             object_type: t,
             name: o.name.clone(),
-            kube_name: kube_name(t, &o.name),
+            kube_name,
+            existing,
             action,
             message,
             inputs: owned("inputs"),
@@ -526,20 +552,20 @@ impl Ctx<'_, '_> {
                 Some(format!("the {t} has no name, so it cannot be created")),
             );
         }
-        let exists = self
+        let Some(in_the_way) = self
             .inp
             .existing
             .get(&t)
-            .is_some_and(|names| names.contains(&o.name));
-        if !exists {
+            .and_then(|names| names.get(&o.name))
+        else {
             return (Action::Create, None);
-        }
+        };
         let ws = self.inp.destination.name;
         if t == ObjectType::QualityRule && self.has_rules && self.has_tasks {
             return (
                 Action::Update,
                 Some(format!(
-                    "quality rule {:?} exists in workspace {ws:?}: updated, because the package holds quality rules and scheduled tasks",
+                    "quality rule {:?} exists in workspace {ws:?} as {in_the_way}: its content is replaced by the package's, because the package holds quality rules and scheduled tasks",
                     o.name
                 )),
             );
@@ -547,7 +573,7 @@ impl Ctx<'_, '_> {
         (
             Action::Conflict,
             Some(format!(
-                "a {t} named {:?} already exists in workspace {ws:?}: not overwritten, not committed",
+                "a {t} named {:?} already exists in workspace {ws:?} as {in_the_way}: not overwritten, not committed",
                 o.name
             )),
         )
@@ -693,7 +719,7 @@ fn link_rules(planned: &mut [PlannedObject], inp: &Inputs<'_>) {
     let mut producers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut tables: BTreeSet<String> = inp.existing_tables.clone();
     if let Some(t) = inp.existing.get(&ObjectType::Table) {
-        tables.extend(t.iter().cloned());
+        tables.extend(t.keys().cloned());
     }
     let mut has_tasks = false;
     for p in planned.iter().filter(|p| p.action != Action::Skip) {

@@ -1,8 +1,10 @@
 //! The per-object report and the counts kept in status.
 //!
 //! A record starts from the plan (conflicts and skips are final at once,
-//! created objects are `Pending`) and the controller moves it on as phases
-//! finish. Records serialise as camelCase JSON for the report ConfigMaps.
+//! created objects are `Pending`) and the [`crate::Ledger`] moves it on as
+//! the controller reports what each write did. Records serialise as
+//! camelCase JSON for the report ConfigMaps, which are also where the
+//! ledger is persisted: a restarted operator reads them back.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,9 +37,15 @@ pub struct Record {
     pub kube_name: String,
     pub action: Action,
     pub outcome: Outcome,
-    /// Why: the conflict, the skip, the failure, or what was not committed.
+    /// Why: the conflict, the skip, or what was not committed (the plan's
+    /// notes; a failure's reason is in `failure`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The object is in the destination, written by this import (created, or
+    /// an existing quality rule updated). Stays true when a later phase
+    /// refused the object.
+    #[serde(default)]
+    pub written: bool,
     pub committed: bool,
     pub deployed: bool,
     /// Scheduled tasks only: imported as dry-run.
@@ -49,6 +57,41 @@ pub struct Record {
     /// Quality rules only: associated scheduled tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub associated_tasks: Vec<String>,
+    /// With outcome `Failed`: the phase that refused the object and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// With outcome `Conflict` (and for updated rules): the destination's
+    /// object that is in the way, as it actually is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing: Option<ExistingObject>,
+    /// Updated quality rules only: the rule's spec before the update, as
+    /// JSON text (what a rollback restores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_spec: Option<String>,
+}
+
+/// Why an object failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// The phase whose write was refused (`Importing`, `Committing`,
+    /// `Deploying`, `ImportingRules`).
+    pub phase: String,
+    /// The apiserver's (or Ferry's) reason.
+    pub reason: String,
+}
+
+/// An object of the destination, named as it is there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExistingObject {
+    /// Its `metadata.name`.
+    pub kube_name: String,
+    /// Its real name (`spec.name`), empty when it has none.
+    pub name: String,
+    /// The ImportTask that wrote it, when another import did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_task: Option<String>,
 }
 
 impl Record {
@@ -73,6 +116,7 @@ impl Record {
             action: p.action,
             outcome,
             message: (!parts.is_empty()).then(|| parts.join("; ")),
+            written: false,
             committed: false,
             deployed: false,
             dry_run: p.dry_run,
@@ -82,26 +126,55 @@ impl Record {
                 .as_ref()
                 .map(|l| l.associated_tasks.clone())
                 .unwrap_or_default(),
+            failure: None,
+            existing: p.existing.clone(),
+            previous_spec: None,
+        }
+    }
+
+    /// The outcome of a written object that no phase refused.
+    fn settled_outcome(&self) -> Outcome {
+        if self.action == Action::Update {
+            Outcome::Updated
+        } else {
+            Outcome::Created
         }
     }
 
     /// The object was written.
     pub fn written(&mut self) {
-        self.outcome = if self.action == Action::Update {
-            Outcome::Updated
-        } else {
-            Outcome::Created
-        };
+        self.written = true;
+        self.clear_failure();
     }
 
-    /// The object failed; `why` is kept ahead of any earlier message.
-    pub fn failed(&mut self, why: impl Into<String>) {
+    /// A refusal seen earlier no longer holds (Import Again got through).
+    pub fn clear_failure(&mut self) {
+        self.failure = None;
+        if self.outcome == Outcome::Failed || self.outcome == Outcome::Pending {
+            self.outcome = if self.written {
+                self.settled_outcome()
+            } else {
+                Outcome::Pending
+            };
+        }
+    }
+
+    /// `phase` refused the object for `why`.
+    pub fn failed(&mut self, phase: &str, why: impl Into<String>) {
         self.outcome = Outcome::Failed;
-        let why = why.into();
-        self.message = Some(match self.message.take() {
-            Some(m) => format!("{why}; {m}"),
-            None => why,
+        self.failure = Some(Failure {
+            phase: phase.to_string(),
+            reason: why.into(),
         });
+    }
+
+    /// The reason shown first: the failure's, else the plan's note.
+    pub fn reason(&self) -> Option<String> {
+        match (&self.failure, &self.message) {
+            (Some(f), Some(m)) => Some(format!("{} refused it: {}; {m}", f.phase, f.reason)),
+            (Some(f), None) => Some(format!("{} refused it: {}", f.phase, f.reason)),
+            (None, m) => m.clone(),
+        }
     }
 }
 
@@ -111,7 +184,7 @@ pub fn records(plan: &Plan) -> Vec<Record> {
 }
 
 /// Counts per type (in import order, types with no record left out) for
-/// `status.results`. `created` counts updated rules too.
+/// `status.results`. Updated quality rules count as `updated`, not created.
 pub fn type_results(records: &[Record]) -> Vec<TypeResult> {
     ObjectType::IMPORT_ORDER
         .into_iter()
@@ -124,7 +197,8 @@ pub fn type_results(records: &[Record]) -> Vec<TypeResult> {
             for rec in records.iter().filter(|r| r.object_type == t) {
                 any = true;
                 match rec.outcome {
-                    Outcome::Created | Outcome::Updated => r.created += 1,
+                    Outcome::Created => r.created += 1,
+                    Outcome::Updated => r.updated += 1,
                     Outcome::Conflict => r.conflict += 1,
                     Outcome::Skipped => r.skipped += 1,
                     Outcome::Failed => r.failed += 1,
@@ -150,11 +224,15 @@ mod tests {
             action: Action::Create,
             outcome,
             message: None,
+            written: committed,
             committed,
             deployed: committed,
             dry_run: false,
             attached: None,
             associated_tasks: vec![],
+            failure: None,
+            existing: None,
+            previous_spec: None,
         }
     }
 
@@ -183,18 +261,19 @@ mod tests {
             (1, 1, 1, 1, 1)
         );
         assert_eq!(r[0].skipped, 1);
-        assert_eq!(r[2].created, 1);
+        assert_eq!((r[2].created, r[2].updated), (0, 1));
     }
 
     #[test]
     fn records_round_trip_as_camel_case_json() {
         let mut r = rec(ObjectType::QualityRule, Outcome::Pending, false);
         r.attached = Some(false);
-        r.failed("apply refused");
+        r.failed("ImportingRules", "apply refused");
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["type"], "QualityRule");
         assert_eq!(json["kubeName"], "n-0");
         assert_eq!(json["outcome"], "Failed");
+        assert_eq!(json["failure"]["phase"], "ImportingRules");
         assert_eq!(json["attached"], false);
         assert!(json.get("dryRun").is_none());
         let back: Record = serde_json::from_value(json).unwrap();

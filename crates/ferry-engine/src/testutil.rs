@@ -101,7 +101,7 @@ pub struct Setup {
     pub ws: WorkspaceSpec,
     pub tenant: String,
     pub edition: Edition,
-    pub existing: BTreeMap<ObjectType, BTreeSet<String>>,
+    pub existing: crate::plan::Existing,
     pub existing_tables: BTreeSet<String>,
     pub task: ImportTaskSpec,
     pub creator: String,
@@ -171,8 +171,20 @@ impl Setup {
         self.edition = e;
         self
     }
-    pub fn existing(mut self, t: ObjectType, name: &str) -> Self {
-        self.existing.entry(t).or_default().insert(name.into());
+    /// An object of the destination named `name`, under the name Ferry
+    /// would derive for it.
+    pub fn existing(self, t: ObjectType, name: &str) -> Self {
+        let kube = crate::kube_name(t, name);
+        self.existing_as(t, name, &kube)
+    }
+
+    /// An object of the destination named `name`, stored as `kube_name`
+    /// (made by hand, under a name of its user's choosing).
+    pub fn existing_as(mut self, t: ObjectType, name: &str, kube_name: &str) -> Self {
+        self.existing
+            .entry(t)
+            .or_default()
+            .insert(name.into(), kube_name.into());
         self
     }
     pub fn run(&self) -> Result<Plan, PlanError> {

@@ -200,11 +200,15 @@ fn record(
         action,
         outcome,
         message: message.map(str::to_string),
+        written: outcome != Outcome::Conflict && outcome != Outcome::Skipped,
         committed: done.0,
         deployed: done.1,
         dry_run: false,
         attached: None,
         associated_tasks: vec![],
+        failure: None,
+        existing: None,
+        previous_spec: None,
     }
 }
 

@@ -369,8 +369,9 @@ pub fn outcome(task: &ImportTask) -> String {
             let total = |f: fn(&TypeResult) -> u64| s.results.iter().map(f).sum::<u64>();
             let _ = writeln!(
                 out,
-                "Completed: {} created, {} conflicts, {} skipped, {} failed; {} committed, {} deployed.",
+                "Completed: {} created, {} updated, {} conflicts, {} skipped, {} failed; {} committed, {} deployed.",
                 total(|r| r.created),
+                total(|r| r.updated),
                 total(|r| r.conflict),
                 total(|r| r.skipped),
                 total(|r| r.failed),
@@ -694,13 +695,14 @@ pub fn report(v: &ReportView) -> String {
         let mut t = Table::new(&[
             "TYPE",
             "CREATED",
+            "UPDATED",
             "CONFLICT",
             "SKIPPED",
             "FAILED",
             "COMMITTED",
             "DEPLOYED",
         ])
-        .right(&[1, 2, 3, 4, 5, 6]);
+        .right(&[1, 2, 3, 4, 5, 6, 7]);
         let mut total = TypeResult {
             type_: "Total".into(),
             ..Default::default()
@@ -709,6 +711,7 @@ pub fn report(v: &ReportView) -> String {
             t.row([
                 r.type_.clone(),
                 r.created.to_string(),
+                r.updated.to_string(),
                 r.conflict.to_string(),
                 r.skipped.to_string(),
                 r.failed.to_string(),
@@ -716,6 +719,7 @@ pub fn report(v: &ReportView) -> String {
                 r.deployed.to_string(),
             ]);
             total.created += r.created;
+            total.updated += r.updated;
             total.conflict += r.conflict;
             total.skipped += r.skipped;
             total.failed += r.failed;
@@ -726,6 +730,7 @@ pub fn report(v: &ReportView) -> String {
             t.row([
                 total.type_,
                 total.created.to_string(),
+                total.updated.to_string(),
                 total.conflict.to_string(),
                 total.skipped.to_string(),
                 total.failed.to_string(),
@@ -750,7 +755,7 @@ pub fn report(v: &ReportView) -> String {
             );
         }
         Some(records) if records.is_empty() => out
-            .push_str("  (no records: the report is written when the import completes or fails)\n"),
+            .push_str("  (no records yet: the report is written when the plan is made and after every phase)\n"),
         Some(records) => {
             let mut t = Table::new(&[
                 "TYPE",
@@ -762,7 +767,7 @@ pub fn report(v: &ReportView) -> String {
                 "MESSAGE",
             ]);
             for r in records {
-                let mut message = r.message.clone().unwrap_or_default();
+                let mut message = r.reason().unwrap_or_default();
                 if r.dry_run {
                     message = join_note(message, "dry-run");
                 }

@@ -57,13 +57,14 @@ pub fn api_resource(t: ObjectType) -> ApiResource {
     }
 }
 
-/// What the destination holds: real names per type (objects this task wrote
-/// itself left out, so a resumed import does not see its own objects as
-/// conflicts), table names, and this task's objects by kube name with their
-/// content-digest label and generation.
+/// What the destination holds: real names per type with the `metadata.name`
+/// each is stored under (objects this task wrote itself left out, so a
+/// resumed import does not see its own objects as conflicts), table names,
+/// and this task's objects by kube name with their content-digest label and
+/// generation.
 #[derive(Default)]
 pub struct Destination {
-    pub existing: BTreeMap<ObjectType, BTreeSet<String>>,
+    pub existing: ferry_engine::Existing,
     pub tables: BTreeSet<String>,
     pub ours: BTreeMap<(ObjectType, String), Ours>,
 }
@@ -99,11 +100,17 @@ pub async fn read_destination(
                     d.tables.insert(real.to_string());
                 }
                 let labels = obj.labels();
-                if labels
+                let ours = labels
                     .get(ferry_engine::naming::LABEL_IMPORT_TASK_UID)
                     .map(String::as_str)
-                    == Some(task_uid)
-                {
+                    == Some(task_uid);
+                // A rule this task updated in place keeps its own name: on
+                // a new plan it is still an existing rule to update, not a
+                // name to create anew.
+                if ours && obj.name_any() != ferry_engine::kube_name(t, real) {
+                    names.insert(real.to_string(), obj.name_any());
+                }
+                if ours {
                     d.ours.insert(
                         (t, obj.name_any()),
                         Ours {
@@ -114,7 +121,7 @@ pub async fn read_destination(
                         },
                     );
                 } else {
-                    names.insert(real.to_string());
+                    names.insert(real.to_string(), obj.name_any());
                 }
             }
             match page.metadata.continue_.filter(|c| !c.is_empty()) {

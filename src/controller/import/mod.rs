@@ -1,11 +1,17 @@
 //! The ImportTask controller: drives the pure engine (`ferry-engine`)
 //! through the import phases and persists every transition.
 //!
+//! The engine decides; this module performs I/O. The plan says what to do
+//! with every object, the engine's [`Ledger`] says what each phase still has
+//! to do and where the import goes next, and this controller writes the
+//! objects, feeds each write's result back into the ledger, and persists the
+//! ledger (in the report ConfigMaps) and the phase (in status).
+//!
 //! Each phase is written to status before its work starts and after it
-//! ends. The work of a phase is idempotent (deterministic names, server-side
-//! apply with one field manager, labels with the task UID and content
-//! digest), so an operator killed mid-phase runs the phase again on restart
-//! and neither duplicates nor loses an object.
+//! ends. The work of a phase is idempotent (deterministic names, create only
+//! if absent, labels with the task UID and content digest), so an operator
+//! killed mid-phase runs the phase again on restart and neither duplicates,
+//! overwrites nor loses an object.
 
 mod apply;
 mod load;
@@ -19,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_engine::{Phase, Plan, PlanError, Record};
+use ferry_engine::{Ledger, Phase, Plan, PlanError};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -27,10 +33,12 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
+use sha2::Digest;
+use tokio_util::sync::CancellationToken;
 
-use self::apply::{Origin, Step, Target};
+use self::apply::{Origin, StepResult, Target};
 use super::package::tenant_of_namespace;
 use super::{Context, Error, apply_status};
 use crate::api::{
@@ -47,13 +55,20 @@ pub const CREATED_BY: &str = "ferry.dev/created-by";
 const FIRST_CONFLICTS: usize = 10;
 
 /// The package and plan of one task, kept between passes: a plan is
-/// computed once per generation, not on every status update.
+/// computed once per settings and package, not on every status update.
 struct Prepared {
+    /// The settings (all of the spec but `suspend`) and the package digest
+    /// the plan was made from.
     key: String,
     plan: Result<Plan, PlanError>,
     namespace: String,
     origin: Origin,
     tables: (bool, bool),
+    keep_owner: bool,
+    /// The ledger, taken out while a phase works on it.
+    ledger: Mutex<Option<Ledger>>,
+    /// Cancelled when the task is deleted: its writes stop.
+    cancel: CancellationToken,
 }
 
 /// The import controller's state beside the shared context.
@@ -63,12 +78,20 @@ pub struct ImportContext {
 }
 
 impl ImportContext {
-    /// Drops the task's cached plan.
+    /// Drops the task's cached plan and ledger.
     fn forget(&self, task: &ImportTask) {
-        self.prepared
-            .lock()
-            .unwrap()
-            .remove(&task.uid().unwrap_or_default());
+        self.forget_uid(&task.uid().unwrap_or_default());
+    }
+
+    /// Drops a task's cached plan and stops its work (a deleted task).
+    fn forget_uid(&self, uid: &str) {
+        let removed = self.prepared.lock().unwrap().remove(uid);
+        if let Some(p) = removed {
+            p.cancel.cancel();
+        }
+        self.base
+            .metrics
+            .set_cached_plans(self.prepared.lock().unwrap().len());
     }
 }
 
@@ -78,12 +101,17 @@ enum PhaseEnd {
     Failed {
         reason: &'static str,
         message: String,
+        /// Where Import Again starts: the failed phase, unless the failure
+        /// means planning again.
+        resume: Option<ImportPhase>,
     },
     /// Stay in this phase and come back (the package is not ready yet).
     Wait {
         message: String,
         after: Option<Duration>,
     },
+    /// The task was deleted while the phase worked: stop, write nothing.
+    Deleted,
 }
 
 #[tracing::instrument(skip_all, fields(task = %task.name_any(), namespace = task.namespace().unwrap_or_default()))]
@@ -102,11 +130,16 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
     if status.phase == ImportPhase::ImportFailed {
         if requested.is_some() && requested != status.last_handled_request {
             let resume = status.failed_phase.take().unwrap_or(ImportPhase::Verifying);
-            // Mapping problems are fixed in the spec or the workspace: plan again.
-            ictx.forget(&task);
-            status.phase = if resume > ImportPhase::Mapping {
+            // Mapping problems are fixed in the spec or the workspace, and an
+            // edited spec is a new plan: verify and plan again. Otherwise the
+            // failed phase resumes, and the ledger (in memory, or restored
+            // from the report) leaves out what is done.
+            let edited = status.observed_generation != generation;
+            status.phase = if resume > ImportPhase::Mapping && !edited {
                 resume
             } else {
+                ictx.forget(&task);
+                status.package_digest = None;
                 ImportPhase::Verifying
             };
             status.last_handled_request = requested.clone();
@@ -133,7 +166,7 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
         let phase = status.phase;
         if phase == ImportPhase::Editing && task.spec.suspend {
             // Editing shows the plan and waits; a changed spec re-plans.
-            let prepared = prepare(&ictx, &task).await?;
+            let prepared = prepare(&ictx, &task, None).await?;
             show_plan(&mut status, &prepared);
             write(ctx, &api, &task, &mut status, &mut last).await?;
             return Ok(Action::await_change());
@@ -152,20 +185,26 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
                 status.phase = next;
                 status.progress = None;
             }
-            PhaseEnd::Failed { reason, message } => {
+            PhaseEnd::Failed {
+                reason,
+                message,
+                resume,
+            } => {
                 end_phase(&mut status, phase);
-                status.failed_phase = Some(phase);
+                status.failed_phase = Some(resume.unwrap_or(phase));
                 status.phase = ImportPhase::ImportFailed;
                 status.message = Some(message.clone());
                 status.completed_at = Some(Time(Timestamp::now()));
                 let outcome = Outcome::stalled(reason, format!("{phase:?} failed: {message}"));
                 status.conditions =
                     summarise(&status.conditions, &outcome, generation, Timestamp::now());
-                finish_report(&ictx, &task, &mut status, phase).await?;
+                finish_report(&ictx, &task, &mut status, ImportPhase::ImportFailed).await?;
                 write(ctx, &api, &task, &mut status, &mut last).await?;
-                ictx.forget(&task);
+                // The plan and ledger stay cached: Import Again resumes with
+                // them (the report holds the ledger if the operator restarts).
                 return Ok(Action::await_change());
             }
+            PhaseEnd::Deleted => return Ok(Action::await_change()),
             PhaseEnd::Wait { message, after } => {
                 status.message = Some(message.clone());
                 let outcome = Outcome::progressing("Waiting", message);
@@ -180,12 +219,11 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
         if status.phase == ImportPhase::Completed {
             // The whole import's progress, set with our field manager so it
             // replaces the last in-phase progress update.
-            if let Some(plan) = status.plan.as_ref() {
-                status.progress = Some(Progress {
-                    done: plan.create,
-                    total: plan.create,
-                });
-            }
+            let written: u64 = status.results.iter().map(|r| r.created + r.updated).sum();
+            status.progress = Some(Progress {
+                done: written,
+                total: written,
+            });
             status.completed_at = Some(Time(Timestamp::now()));
             status.message = None;
             finish_report(&ictx, &task, &mut status, ImportPhase::Completed).await?;
@@ -197,8 +235,12 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
     Ok(Action::await_change())
 }
 
-/// A finished task whose spec changed: record that this generation was seen,
-/// nothing else (the report of a finished task never changes).
+/// A finished task whose spec changed. A Completed task's settings cannot
+/// change (the schema allows only `suspend`, which means nothing once it
+/// ran): the new generation is recorded. An ImportFailed task's edits take
+/// effect on Import Again, so until then `observedGeneration` stays at the
+/// generation that ran and failed: status never claims to describe settings
+/// that were not run.
 async fn settle(
     ctx: &Context,
     api: &Api<ImportTask>,
@@ -206,7 +248,7 @@ async fn settle(
     mut status: ImportTaskStatus,
     generation: Option<i64>,
 ) -> Result<Action, Error> {
-    if status.observed_generation != generation {
+    if status.phase == ImportPhase::Completed && status.observed_generation != generation {
         let mut last = status.phase;
         status.observed_generation = generation;
         for c in &mut status.conditions {
@@ -344,7 +386,7 @@ async fn run_phase(
     match phase {
         ImportPhase::Pending => Ok(PhaseEnd::Next(ImportPhase::Verifying)),
         ImportPhase::Verifying => {
-            let prepared = match prepare(ictx, task).await {
+            let prepared = match prepare(ictx, task, None).await {
                 Ok(p) => p,
                 Err(Error::Stalled {
                     reason: "PackageNotReady",
@@ -356,12 +398,25 @@ async fn run_phase(
                     });
                 }
                 Err(Error::Stalled { reason, message }) => {
-                    return Ok(PhaseEnd::Failed { reason, message });
+                    return Ok(PhaseEnd::Failed {
+                        reason,
+                        message,
+                        resume: None,
+                    });
                 }
                 Err(e) => return Err(e),
             };
+            // Pinned: later phases import exactly this package.
+            status.package_digest = Some(prepared.origin.package_digest.clone());
             if let Ok(plan) = &prepared.plan {
                 status.plan = Some(plan.summary(FIRST_CONFLICTS));
+                if task.spec.suspend {
+                    // The preview's Details: every object's planned record.
+                    let ledger = take_ledger(ictx, task, &prepared, plan).await?;
+                    status.results = ledger.results();
+                    persist(ictx, task, status, &prepared, &ledger, "Editing").await;
+                    put_ledger(&prepared, ledger);
+                }
             }
             Ok(PhaseEnd::Next(if task.spec.suspend {
                 ImportPhase::Editing
@@ -369,19 +424,29 @@ async fn run_phase(
                 ImportPhase::Mapping
             }))
         }
-        ImportPhase::Editing => Ok(PhaseEnd::Next(ImportPhase::Mapping)),
+        ImportPhase::Editing => {
+            // The preview may be days old: the import plans again against
+            // the destination as it is now.
+            ictx.forget(task);
+            Ok(PhaseEnd::Next(ImportPhase::Mapping))
+        }
         ImportPhase::Mapping => {
-            let prepared = prepare(ictx, task).await?;
+            let prepared = match pinned(ictx, task, status).await? {
+                Ok(p) => p,
+                Err(end) => return Ok(end),
+            };
             match &prepared.plan {
                 Ok(plan) => {
                     status.plan = Some(plan.summary(FIRST_CONFLICTS));
-                    status.results =
-                        ferry_engine::type_results(&records_through(plan, ImportPhase::Mapping));
+                    let ledger = take_ledger(ictx, task, &prepared, plan).await?;
+                    status.results = ledger.results();
+                    put_ledger(&prepared, ledger);
                     Ok(PhaseEnd::Next(ImportPhase::Importing))
                 }
                 Err(e) => Ok(PhaseEnd::Failed {
                     reason: "MappingFailed",
                     message: e.to_string(),
+                    resume: None,
                 }),
             }
         }
@@ -389,30 +454,20 @@ async fn run_phase(
         | ImportPhase::Committing
         | ImportPhase::Deploying
         | ImportPhase::ImportingRules => {
-            let prepared = prepare(ictx, task).await?;
+            let prepared = match pinned(ictx, task, status).await? {
+                Ok(p) => p,
+                Err(end) => return Ok(end),
+            };
             let Ok(plan) = &prepared.plan else {
                 return Ok(PhaseEnd::Failed {
                     reason: "MappingFailed",
                     message: "the plan no longer holds; Import Again re-plans".into(),
+                    resume: Some(ImportPhase::Verifying),
                 });
             };
-            let work = ferry_engine::work(plan, Phase::from(phase));
-            let steps: Vec<(Step, Vec<&ferry_engine::PlannedObject>)> = match phase {
-                ImportPhase::Importing => vec![(Step::Write, work.write)],
-                // Objects that will also be deployed get their commit and
-                // deploy in one status write in Deploying: two requests per
-                // object instead of three.
-                ImportPhase::Committing => vec![(
-                    Step::Commit,
-                    work.commit
-                        .into_iter()
-                        .filter(|o| !o.delivery.deploy)
-                        .collect(),
-                )],
-                ImportPhase::Deploying => vec![(Step::Deploy, work.deploy)],
-                _ => vec![(Step::WriteRule, work.write)],
-            };
-            let total: u64 = steps.iter().map(|(_, o)| o.len() as u64).sum();
+            let mut ledger = take_ledger(ictx, task, &prepared, plan).await?;
+            let work = ledger.work(plan, Phase::from(phase));
+            let total: u64 = work.iter().map(|(_, o)| o.len() as u64).sum();
             let dest = load::Destination {
                 ours: load::read_ours(&ictx.base, &prepared.namespace, &prepared.origin.task_uid)
                     .await?,
@@ -420,126 +475,137 @@ async fn run_phase(
             };
             let done = Arc::new(AtomicU64::new(0));
             let ticker = spawn_progress(api.clone(), task.name_any(), done.clone(), total);
-            let mut failures = Vec::new();
             let target = Target {
                 ns: &prepared.namespace,
                 dest: &dest,
                 origin: &prepared.origin,
                 tables: prepared.tables,
+                keep_owner: prepared.keep_owner,
+                cancel: &prepared.cancel,
             };
-            for (step, objects) in &steps {
-                let failed =
-                    apply::run_step(&ictx.base, &target, *step, objects, done.clone()).await;
-                failures.extend(
-                    failed
-                        .into_iter()
-                        .map(|f| (objects[f.index].name.clone(), f)),
-                );
+            let mut transient = Vec::new();
+            let mut cancelled = false;
+            for (step, indices) in &work {
+                let results =
+                    apply::run_step(&ictx.base, &target, *step, plan, indices, done.clone()).await;
+                for (i, r) in results {
+                    match r {
+                        StepResult::Settled(result) => {
+                            ledger.record(plan, Phase::from(phase), *step, i, result)
+                        }
+                        StepResult::Transient(m) => transient.push(m),
+                        StepResult::Cancelled => cancelled = true,
+                    }
+                }
             }
             ticker.abort();
+            if cancelled {
+                // Deleted mid-phase: nothing more is written, nothing kept.
+                return Ok(PhaseEnd::Deleted);
+            }
             status.progress = Some(Progress {
                 done: done.load(Ordering::Relaxed),
                 total,
             });
-            if failures.iter().any(|(_, f)| f.transient) {
-                let first = failures
-                    .iter()
-                    .find(|(_, f)| f.transient)
-                    .map(|(_, f)| f.message.clone())
-                    .unwrap_or_default();
+            status.results = ledger.results();
+            if let Some(first) = transient.first().cloned() {
+                // What got through is kept (in memory and in the report);
+                // the phase is retried for the rest.
+                persist(
+                    ictx,
+                    task,
+                    status,
+                    &prepared,
+                    &ledger,
+                    &format!("{phase:?}"),
+                )
+                .await;
+                put_ledger(&prepared, ledger);
                 return Err(Error::Waiting {
                     reason: "ApiUnavailable",
-                    message: first,
+                    message: format!(
+                        "{} could not be written for now and will be retried: {first}",
+                        ferry_engine::ledger::plural(transient.len(), "object", "objects")
+                    ),
                     retry_after: Duration::from_secs(5),
                 });
             }
-            let next = Phase::from(phase).next(false).into();
-            let mut records = records_through(
-                plan,
-                if failures.is_empty() {
-                    phase
-                } else {
-                    previous(phase)
+            let end = ledger.end_phase(Phase::from(phase), false);
+            persist(
+                ictx,
+                task,
+                status,
+                &prepared,
+                &ledger,
+                &format!("{phase:?}"),
+            )
+            .await;
+            put_ledger(&prepared, ledger);
+            Ok(match end {
+                ferry_engine::PhaseEnd::Next(next) => PhaseEnd::Next(next.into()),
+                ferry_engine::PhaseEnd::Failed { reason, message } => PhaseEnd::Failed {
+                    reason,
+                    message,
+                    resume: None,
                 },
-            );
-            for (name, f) in &failures {
-                if let Some(r) = records.iter_mut().find(|r| &r.name == name) {
-                    r.failed(f.message.clone());
-                }
-            }
-            status.results = ferry_engine::type_results(&records);
-            if failures.is_empty() {
-                Ok(PhaseEnd::Next(next))
-            } else {
-                let listed: Vec<String> = failures
-                    .iter()
-                    .take(5)
-                    .map(|(_, f)| f.message.clone())
-                    .collect();
-                Ok(PhaseEnd::Failed {
-                    reason: "ObjectsRefused",
-                    message: format!(
-                        "{} object(s) could not be written: {}",
-                        failures.len(),
-                        listed.join("; ")
-                    ),
-                })
-            }
+            })
         }
         ImportPhase::Completed | ImportPhase::ImportFailed => Ok(PhaseEnd::Next(phase)),
     }
 }
 
-fn previous(phase: ImportPhase) -> ImportPhase {
-    match phase {
-        ImportPhase::Committing => ImportPhase::Importing,
-        ImportPhase::Deploying => ImportPhase::Committing,
-        ImportPhase::ImportingRules => ImportPhase::Deploying,
-        _ => ImportPhase::Mapping,
+/// The prepared plan of a running import, for the package pinned when it
+/// was verified: a package replaced or refused since then ends the import
+/// (Import Again verifies and plans the new content).
+async fn pinned(
+    ictx: &ImportContext,
+    task: &ImportTask,
+    status: &ImportTaskStatus,
+) -> Result<Result<Arc<Prepared>, PhaseEnd>, Error> {
+    match prepare(ictx, task, status.package_digest.as_deref()).await {
+        Ok(p) => Ok(Ok(p)),
+        Err(Error::Stalled { reason, message }) => Ok(Err(PhaseEnd::Failed {
+            reason,
+            message,
+            resume: Some(ImportPhase::Verifying),
+        })),
+        Err(e) => Err(e),
     }
 }
 
-/// The records as they stand once `through` has finished: derived from the
-/// plan and the phases done, so a restarted operator rebuilds them exactly.
-fn records_through(plan: &Plan, through: ImportPhase) -> Vec<Record> {
-    let mut records = ferry_engine::records(plan);
-    let done = |p: ImportPhase| through >= p && through != ImportPhase::ImportFailed;
-    for phase in [
-        ImportPhase::Importing,
-        ImportPhase::Committing,
-        ImportPhase::Deploying,
-        ImportPhase::ImportingRules,
-    ] {
-        if !done(phase) {
-            continue;
-        }
-        let work = ferry_engine::work(plan, Phase::from(phase));
-        for o in &work.write {
-            if let Some(r) = records
-                .iter_mut()
-                .find(|r| r.object_type == o.object_type && r.name == o.name)
-            {
-                r.written();
-            }
-        }
-        for o in &work.commit {
-            if let Some(r) = records
-                .iter_mut()
-                .find(|r| r.object_type == o.object_type && r.name == o.name)
-            {
-                r.committed = true;
-            }
-        }
-        for o in &work.deploy {
-            if let Some(r) = records
-                .iter_mut()
-                .find(|r| r.object_type == o.object_type && r.name == o.name)
-            {
-                r.deployed = true;
-            }
-        }
+/// The task's ledger: the cached one, else the one persisted in its report
+/// for this same plan, else a new one from the plan.
+async fn take_ledger(
+    ictx: &ImportContext,
+    task: &ImportTask,
+    prepared: &Prepared,
+    plan: &Plan,
+) -> Result<Ledger, Error> {
+    if let Some(l) = prepared.ledger.lock().unwrap().take() {
+        return Ok(l);
     }
-    records
+    let mut ledger = Ledger::new(plan);
+    let names = task
+        .status
+        .as_ref()
+        .and_then(|s| s.report.as_ref())
+        .map(|r| r.config_maps.clone())
+        .unwrap_or_default();
+    if !names.is_empty()
+        && let Some((basic, records)) = report::read(&ictx.base.client, task, &names).await?
+        && basic.get("planKey").and_then(|k| k.as_str()) == Some(prepared.key.as_str())
+    {
+        let taken = ledger.restore(records);
+        tracing::info!(
+            records = taken,
+            "ledger restored from the report ConfigMaps"
+        );
+    }
+    Ok(ledger)
+}
+
+fn put_ledger(prepared: &Prepared, ledger: Ledger) {
+    *prepared.ledger.lock().unwrap() = Some(ledger);
 }
 
 /// Patches `status.progress` about once a second while a phase works (a
@@ -567,8 +633,24 @@ fn spawn_progress(
     })
 }
 
-/// Loads the package and plans the import, once per task generation.
-async fn prepare(ictx: &ImportContext, task: &ImportTask) -> Result<Arc<Prepared>, Error> {
+/// What a plan depends on besides the package: every setting but
+/// `suspend` (which only holds the task in Editing).
+fn settings_key(task: &ImportTask) -> String {
+    let mut spec = serde_json::to_value(&task.spec).unwrap_or_default();
+    if let Some(m) = spec.as_object_mut() {
+        m.remove("suspend");
+    }
+    let digest = sha2::Sha256::digest(spec.to_string().as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Loads the package and plans the import, once per settings and package.
+/// With `pinned`, the package must still be the one verified then.
+async fn prepare(
+    ictx: &ImportContext,
+    task: &ImportTask,
+    pinned: Option<&str>,
+) -> Result<Arc<Prepared>, Error> {
     let ctx = &ictx.base;
     let ns = task.namespace().unwrap_or_default();
     let uid = task.uid().unwrap_or_default();
@@ -583,10 +665,15 @@ async fn prepare(ictx: &ImportContext, task: &ImportTask) -> Result<Arc<Prepared
         .await?;
     let Some(pkg) = pkg else {
         return Err(Error::Stalled {
-            reason: "PackageNotReady",
+            reason: if pinned.is_some() {
+                "PackageGone"
+            } else {
+                "PackageNotReady"
+            },
             message: format!(
-                "spec.packageRef: MigrationPackage {pkg_ns}/{} does not exist (yet)",
-                task.spec.package_ref.name
+                "spec.packageRef: MigrationPackage {pkg_ns}/{} does not exist{}",
+                task.spec.package_ref.name,
+                if pinned.is_some() { "" } else { " (yet)" }
             ),
         });
     };
@@ -615,7 +702,17 @@ async fn prepare(ictx: &ImportContext, task: &ImportTask) -> Result<Arc<Prepared
             ),
         });
     };
-    let key = format!("{uid}/{:?}/{}", task.metadata.generation, artifact.digest);
+    if let Some(pin) = pinned.filter(|p| *p != artifact.digest) {
+        return Err(Error::Stalled {
+            reason: "PackageChanged",
+            message: format!(
+                "MigrationPackage {pkg_ns}/{} changed under the running import (verified as {pin}, now {}): nothing more is imported from it; Import Again verifies and plans the new content",
+                pkg.name_any(),
+                artifact.digest
+            ),
+        });
+    }
+    let key = format!("{}/{}", settings_key(task), artifact.digest);
     if let Some(p) = ictx
         .prepared
         .lock()
@@ -646,37 +743,48 @@ async fn prepare(ictx: &ImportContext, task: &ImportTask) -> Result<Arc<Prepared
         .or_else(|| task.annotations().get(CREATED_BY).cloned())
         .unwrap_or_default();
     let task_name = task.name_any();
-    let ws_name = workspace.name_any();
-    let tenant_name = tenant.name_any();
-    let inputs = ferry_engine::Inputs {
-        objects: &package.objects,
-        source: &package.manifest.source,
-        destination: ferry_engine::Destination {
-            name: &ws_name,
-            workspace: &workspace.spec,
-            tenant: &tenant_name,
-            edition: tenant.spec.edition,
-        },
-        existing: &dest.existing,
-        existing_tables: &dest.tables,
-        task: &task.spec,
-        creator: &creator,
-        identity: ferry_engine::TaskIdentity {
-            name: &task_name,
-            uid: &uid,
-            package_digest: &artifact.digest,
-        },
-    };
-    let plan = ferry_engine::plan(&inputs);
-    // The package's objects are not needed once planned (the plan holds
-    // each spec as text): freed before the phases run.
-    drop(package);
+    let spec = task.spec.clone();
+    let package_digest = artifact.digest.clone();
+    let uid_for_plan = uid.clone();
+    // Planning is CPU work over the whole package: off the async workers,
+    // so the lease and other tasks' reconciles keep running.
+    let plan = tokio::task::spawn_blocking(move || {
+        let ws_name = workspace.name_any();
+        let tenant_name = tenant.name_any();
+        let inputs = ferry_engine::Inputs {
+            objects: &package.objects,
+            source: &package.manifest.source,
+            destination: ferry_engine::Destination {
+                name: &ws_name,
+                workspace: &workspace.spec,
+                tenant: &tenant_name,
+                edition: tenant.spec.edition,
+            },
+            existing: &dest.existing,
+            existing_tables: &dest.tables,
+            task: &spec,
+            creator: &creator,
+            identity: ferry_engine::TaskIdentity {
+                name: &task_name,
+                uid: &uid_for_plan,
+                package_digest: &package_digest,
+            },
+        };
+        // The package's objects are freed when this closure returns: the
+        // plan holds each spec as text.
+        ferry_engine::plan(&inputs)
+    })
+    .await
+    .map_err(|e| Error::Stalled {
+        reason: "InternalError",
+        message: e.to_string(),
+    })?;
     let prepared = Arc::new(Prepared {
         key,
         plan,
         namespace: ns,
         origin: Origin {
-            task: task_name,
+            task: task.name_any(),
             task_uid: uid.clone(),
             package_digest: artifact.digest,
         },
@@ -684,37 +792,34 @@ async fn prepare(ictx: &ImportContext, task: &ImportTask) -> Result<Arc<Prepared
             task.spec.committing_rules.tables.development,
             task.spec.committing_rules.tables.production,
         ),
+        keep_owner: task.spec.change_owner.mode == crate::api::ChangeOwnerMode::NotModify,
+        ledger: Mutex::new(None),
+        cancel: CancellationToken::new(),
     });
-    ictx.prepared.lock().unwrap().insert(uid, prepared.clone());
+    let cached = {
+        let mut map = ictx.prepared.lock().unwrap();
+        if let Some(old) = map.insert(uid, prepared.clone()) {
+            // Superseded by a new plan (new settings or package): the old
+            // plan's ledger is not this plan's.
+            drop(old);
+        }
+        map.len()
+    };
+    ictx.base.metrics.set_cached_plans(cached);
     Ok(prepared)
 }
 
-/// Writes the report ConfigMaps and the summary in status.
-async fn finish_report(
-    ictx: &ImportContext,
+/// The report's basic information, with the plan key the ledger belongs to.
+fn basic_info(
     task: &ImportTask,
-    status: &mut ImportTaskStatus,
-    through: ImportPhase,
-) -> Result<(), Error> {
-    let Ok(prepared) = prepare(ictx, task).await else {
-        return Ok(());
-    };
-    let Ok(plan) = &prepared.plan else {
-        return Ok(());
-    };
-    let reached = if through == ImportPhase::Completed {
-        ImportPhase::ImportingRules
-    } else {
-        previous(through)
-    };
-    let records = records_through(plan, reached);
-    status.results = ferry_engine::type_results(&records);
-    let conflicts = records
-        .iter()
-        .filter(|r| r.outcome == ferry_engine::Outcome::Conflict)
-        .count();
-    let basic = serde_json::json!({
+    status: &ImportTaskStatus,
+    prepared: &Prepared,
+    ledger_phase: &str,
+) -> serde_json::Value {
+    let plan = prepared.plan.as_ref().ok();
+    serde_json::json!({
         "importName": task.spec.import_name,
+        "description": task.spec.description,
         "package": task.spec.package_ref.name,
         "packageDigest": prepared.origin.package_digest,
         "destinationNamespace": prepared.namespace,
@@ -722,61 +827,105 @@ async fn finish_report(
         "startedAt": status.started_at,
         "completedAt": status.completed_at,
         "phase": status.phase,
-        "edition": plan.edition,
-        "autoCommitAndDeploy": plan.auto_commit_and_deploy,
-        "warnings": plan.warnings,
-    });
-    let names = report::write(&ictx.base.client, task, &records, &basic).await?;
+        "failedPhase": status.failed_phase,
+        "message": status.message,
+        "edition": plan.map(|p| p.edition),
+        "autoCommitAndDeploy": plan.map(|p| p.auto_commit_and_deploy),
+        "warnings": plan.map(|p| p.warnings.clone()).unwrap_or_default(),
+        "planKey": prepared.key,
+        "ledgerPhase": ledger_phase,
+    })
+}
+
+/// Persists the ledger in the report ConfigMaps. A report that cannot be
+/// written does not stop the import: status says why (the ledger is then
+/// rebuilt by rerunning the phase after a restart).
+async fn persist(
+    ictx: &ImportContext,
+    task: &ImportTask,
+    status: &mut ImportTaskStatus,
+    prepared: &Prepared,
+    ledger: &Ledger,
+    ledger_phase: &str,
+) {
+    let basic = basic_info(task, status, prepared, ledger_phase);
+    match report::write(&ictx.base.client, task, ledger.records(), &basic).await {
+        Ok(names) => {
+            status.report = Some(ReportRef {
+                config_maps: names,
+                records: ledger.records().len() as u64,
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not write the report");
+            status.report = None;
+            status.message = Some(format!("the report could not be written: {e}"));
+        }
+    }
+}
+
+/// The final report (from the ledger: never from the package again), the
+/// summary in status, conditions and metrics.
+async fn finish_report(
+    ictx: &ImportContext,
+    task: &ImportTask,
+    status: &mut ImportTaskStatus,
+    end: ImportPhase,
+) -> Result<(), Error> {
+    let uid = task.uid().unwrap_or_default();
+    let prepared = ictx.prepared.lock().unwrap().get(&uid).cloned();
     let metrics = &ictx.base.metrics;
-    if through == ImportPhase::Completed {
+    let Some(prepared) = prepared else {
+        // Failed before a plan existed (package refused, ...): no records.
+        if end == ImportPhase::ImportFailed {
+            metrics.import_finished("failed");
+        }
+        return Ok(());
+    };
+    let ledger = match &prepared.plan {
+        Ok(plan) => Some(take_ledger(ictx, task, &prepared, plan).await?),
+        Err(_) => None,
+    };
+    let Some(ledger) = ledger else {
+        metrics.import_finished("failed");
+        return Ok(());
+    };
+    status.results = ledger.results();
+    persist(ictx, task, status, &prepared, &ledger, &format!("{end:?}")).await;
+    let conflicts = ledger.count(ferry_engine::Outcome::Conflict);
+    if end == ImportPhase::Completed {
         metrics.import_finished(if conflicts > 0 {
             "partial"
         } else {
             "completed"
         });
         for t in ferry_package::ObjectType::IMPORT_ORDER {
-            let written = records
-                .iter()
-                .filter(|r| {
-                    r.object_type == t
-                        && matches!(
-                            r.outcome,
-                            ferry_engine::Outcome::Created | ferry_engine::Outcome::Updated
-                        )
-                })
-                .count();
-            metrics.objects_imported(t.as_str(), written as u64);
+            if let Some(r) = status.results.iter().find(|r| r.type_ == t.as_str()) {
+                metrics.objects_imported(t.as_str(), r.created + r.updated);
+            }
         }
-    } else {
-        metrics.import_finished("failed");
-    }
-    status.report = Some(ReportRef {
-        config_maps: names,
-        records: records.len() as u64,
-    });
-    if through == ImportPhase::Completed {
         let generation = status.observed_generation;
         let now = Timestamp::now();
-        let message = format!(
-            "{} objects imported, {} conflicts",
-            records.len() - conflicts,
-            conflicts
-        );
         status.conditions = summarise(
             &status.conditions,
-            &Outcome::ready("Completed", message),
+            &Outcome::ready("Completed", ledger.summary_line()),
             generation,
             now,
         );
         let partial = if conflicts > 0 {
-            let first = plan.summary(FIRST_CONFLICTS).first_conflicts.join(", ");
+            let first = ledger.first_conflicts(FIRST_CONFLICTS).join(", ");
             conditions::set(
                 &status.conditions,
                 "PartiallyImported",
                 "True",
                 "Conflicts",
                 &format!(
-                    "{conflicts} objects already exist in the destination and were not imported: {first}"
+                    "{} in the destination and not imported: {first}",
+                    ferry_engine::ledger::plural(
+                        conflicts,
+                        "object already exists",
+                        "objects already exist"
+                    )
                 ),
                 generation,
                 now,
@@ -787,7 +936,7 @@ async fn finish_report(
                 "PartiallyImported",
                 "False",
                 "NoConflicts",
-                "",
+                "no object of the package was already in the destination",
                 generation,
                 now,
             )
@@ -796,7 +945,10 @@ async fn finish_report(
             .conditions
             .retain(|c: &Condition| c.type_ != "PartiallyImported");
         status.conditions.push(partial);
+    } else {
+        metrics.import_finished("failed");
     }
+    put_ledger(&prepared, ledger);
     Ok(())
 }
 
@@ -814,6 +966,23 @@ pub async fn run(
         base: ctx,
         prepared: Mutex::default(),
     });
+    // A deleted task's work stops and its plan is dropped at once (no
+    // finalizer needed: nothing has to happen before the object goes).
+    let deletions = {
+        let ictx = ictx.clone();
+        let tasks = Api::<kube::core::PartialObjectMeta<ImportTask>>::all(client.clone());
+        tokio::spawn(async move {
+            watcher::watcher(tasks, watcher::Config::default())
+                .default_backoff()
+                .for_each(|event| {
+                    if let Ok(watcher::Event::Delete(meta)) = event {
+                        ictx.forget_uid(&meta.uid().unwrap_or_default());
+                    }
+                    futures::future::ready(())
+                })
+                .await;
+        })
+    };
     let controller = Controller::new(
         Api::<ImportTask>::all(client.clone()),
         watcher::Config::default(),
@@ -845,11 +1014,19 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(
             |obj, ictx| async move {
-                crate::controller::timed(&ictx.base.clone(), "import", reconcile(obj, ictx)).await
+                let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+                let base = ictx.base.clone();
+                let out = crate::controller::timed(&base, "import", reconcile(obj, ictx)).await;
+                if out.is_ok() {
+                    // A pass that got through resets the task's backoff.
+                    base.succeeded(&key);
+                }
+                out
             },
             error_policy,
             ictx,
         )
         .for_each(|_| async {})
         .await;
+    deletions.abort();
 }
