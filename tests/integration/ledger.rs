@@ -60,8 +60,14 @@ fn result<'s>(s: &'s ImportTaskStatus, t: &str) -> &'s TypeResult {
 /// A policy that makes the apiserver refuse writes to `resources` in `ns`
 /// when `refuse_when` holds, bound in Deny mode; returns once the apiserver
 /// enforces it (checked by `probe`, which must then fail).
-async fn refuse<F, Fut>(c: &Client, name: &str, ns: &str, resources: &[&str], refuse_when: &str, probe: F)
-where
+async fn refuse<F, Fut>(
+    c: &Client,
+    name: &str,
+    ns: &str,
+    resources: &[&str],
+    refuse_when: &str,
+    probe: F,
+) where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<(), kube::Error>>,
 {
@@ -82,7 +88,10 @@ where
         }
     }))
     .unwrap();
-    policies.create(&PostParams::default(), &policy).await.unwrap();
+    policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
     let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
         "metadata": {"name": name},
         "spec": {
@@ -92,7 +101,10 @@ where
         }
     }))
     .unwrap();
-    bindings.create(&PostParams::default(), &binding).await.unwrap();
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
     let deadline = Instant::now() + WAIT;
     loop {
         match probe().await {
@@ -105,14 +117,29 @@ where
     }
 }
 
-/// Takes the policy away again.
-async fn allow(c: &Client, name: &str) {
+/// Takes the policy away again, and returns once the apiserver no longer
+/// enforces it (`probe` gets through).
+async fn allow<F, Fut>(c: &Client, name: &str, probe: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), kube::Error>>,
+{
     let _ = Api::<ValidatingAdmissionPolicyBinding>::all(c.clone())
         .delete(name, &DeleteParams::default())
         .await;
     let _ = Api::<ValidatingAdmissionPolicy>::all(c.clone())
         .delete(name, &DeleteParams::default())
         .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match probe().await {
+            Err(kube::Error::Api(s)) if s.message.contains(name) => {
+                assert!(Instant::now() < deadline, "policy {name} still enforced");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => return,
+        }
+    }
 }
 
 fn dry_run() -> PostParams {
@@ -176,19 +203,46 @@ fn small_package() -> ferry_package::fixtures::FixtureSpec {
         .service_apis(0)
 }
 
-/// Runs an import while `policy` refuses some writes of `phase`; checks
-/// status and report; lifts the policy; Import Again; checks the final truth.
-async fn refused_in(
+/// What a refusal test sets up: the policy (`refuse_when` on `resources`)
+/// and how to probe it.
+struct Refusal<'a> {
     phase: ImportPhase,
-    ns: &str,
+    ns: &'a str,
     object_type: ferry_package::ObjectType,
-    refused: &[&str],
-    set_policy: impl std::future::Future<Output = ()>,
-    policy: &str,
-) {
+    refused: &'a [&'a str],
+    policy: &'a str,
+    resources: &'a [&'a str],
+    refuse_when: &'a str,
+    /// A probe object to create first (for status policies), if any.
+    probe_object: Option<serde_json::Value>,
+    /// The probe: a dry-run write the policy refuses.
+    probe: fn(Client, String) -> futures::future::BoxFuture<'static, Result<(), kube::Error>>,
+}
+
+/// Runs an import while a policy refuses some writes of a phase; checks
+/// status and report; lifts the policy; Import Again; checks the final truth.
+async fn refused_in(case: Refusal<'_>) {
+    let Refusal {
+        phase,
+        ns,
+        object_type,
+        refused,
+        policy,
+        resources,
+        refuse_when,
+        probe_object,
+        probe,
+    } = case;
     let c = client(User::Admin).await;
     destination(&c, &format!("t-{ns}"), Edition::Professional, ns).await;
-    set_policy.await;
+    if let Some(o) = probe_object {
+        let ar = ferry::controller::import::api_resource(object_type);
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(c.clone(), ns, &ar);
+        let o: kube::api::DynamicObject = serde_json::from_value(o).unwrap();
+        api.create(&PostParams::default(), &o).await.unwrap();
+    }
+    let run_probe = || probe(c.clone(), ns.to_string());
+    refuse(&c, policy, ns, resources, refuse_when, run_probe).await;
     package_from(&c, ns, "p", small_package().to_bytes()).await;
     let mut body = task("imp", "p", false);
     body["spec"]["committingRules"] = json!({"tables": {"development": true, "production": false}});
@@ -213,11 +267,18 @@ async fn refused_in(
         assert_eq!(f.phase, format!("{phase:?}"));
         assert!(f.reason.contains(policy), "{f:?}");
         // Objects refused after Importing were written before the refusal.
-        assert_eq!(r.written, phase != ImportPhase::Importing && phase != ImportPhase::ImportingRules);
+        assert_eq!(
+            r.written,
+            phase != ImportPhase::Importing && phase != ImportPhase::ImportingRules
+        );
     }
     // Everything else that was reached is shown as it is, never as Pending.
-    for r in report.iter().filter(|r| !refused.contains(&r.name.as_str())) {
-        if phase > ImportPhase::Importing && r.object_type != ferry_package::ObjectType::QualityRule {
+    for r in report
+        .iter()
+        .filter(|r| !refused.contains(&r.name.as_str()))
+    {
+        if phase > ImportPhase::Importing && r.object_type != ferry_package::ObjectType::QualityRule
+        {
             assert_eq!(r.outcome, Outcome::Created, "{r:?}");
             assert!(r.written);
         }
@@ -226,7 +287,7 @@ async fn refused_in(
     assert_eq!(failed, refused.len() as u64);
 
     // The cause fixed, Import Again finishes only what was not done.
-    allow(&c, policy).await;
+    allow(&c, policy, run_probe).await;
     import_again(&api, "imp").await;
     let t = wait_for(&api, "imp", WAIT, |t| {
         t.status
@@ -240,7 +301,9 @@ async fn refused_in(
     assert_eq!(failed, 0, "{:?}", status.results);
     let report = records(&c, &t).await;
     assert!(
-        report.iter().all(|r| r.outcome == Outcome::Created && r.written),
+        report
+            .iter()
+            .all(|r| r.outcome == Outcome::Created && r.written),
         "{report:#?}"
     );
     for name in refused {
@@ -252,155 +315,117 @@ async fn refused_in(
         .iter()
         .filter(|p| p.phase == ImportPhase::Importing)
         .count();
-    assert_eq!(importing, if phase == ImportPhase::Importing { 2 } else { 1 });
+    assert_eq!(
+        importing,
+        if phase == ImportPhase::Importing {
+            2
+        } else {
+            1
+        }
+    );
+}
+
+fn probe_status_of(
+    kind: &'static str,
+    state: &'static str,
+) -> impl Fn(Client, String) -> futures::future::BoxFuture<'static, Result<(), kube::Error>> {
+    move |c, ns| {
+        Box::pin(async move {
+            let t = match kind {
+                "Table" => ferry_package::ObjectType::Table,
+                _ => ferry_package::ObjectType::ScheduledTask,
+            };
+            let ar = ferry::controller::import::api_resource(t);
+            let api: Api<kube::api::DynamicObject> = Api::namespaced_with(c, &ns, &ar);
+            probe_status(&api, "policy-probe", state).await
+        })
+    }
 }
 
 #[tokio::test]
-async fn objects_refused_while_importing_are_failed_in_status_and_report_and_import_again_finishes() {
-    let ns = "led-importing";
-    let c = client(User::Admin).await;
-    let policy = "ferry-test-refuse-importing";
-    let refused = ["load_orders_1", "load_orders_2"];
-    let set = {
-        let c = c.clone();
-        async move {
-            refuse(
-                &c,
-                policy,
-                ns,
-                &["scheduledtasks"],
-                "request.operation == 'CREATE' && object.spec.name in ['load_orders_1', 'load_orders_2']",
-                || probe_task(&c, ns, "load_orders_1"),
-            )
-            .await
-        }
-    };
-    refused_in(
-        ImportPhase::Importing,
-        ns,
-        ferry_package::ObjectType::ScheduledTask,
-        &refused,
-        set,
-        policy,
-    )
+async fn objects_refused_while_importing_are_failed_in_status_and_report_and_import_again_finishes()
+{
+    refused_in(Refusal {
+        phase: ImportPhase::Importing,
+        ns: "led-importing",
+        object_type: ferry_package::ObjectType::ScheduledTask,
+        refused: &["load_orders_1", "load_orders_2"],
+        policy: "ferry-test-refuse-importing",
+        resources: &["scheduledtasks"],
+        refuse_when: "request.operation == 'CREATE' && object.spec.name in ['load_orders_1', 'load_orders_2']",
+        probe_object: None,
+        probe: |c, ns| Box::pin(async move { probe_task(&c, &ns, "load_orders_1").await }),
+    })
     .await;
 }
 
 #[tokio::test]
-async fn objects_refused_while_committing_are_failed_in_status_and_report_and_import_again_finishes() {
-    let ns = "led-committing";
-    let c = client(User::Admin).await;
-    let policy = "ferry-test-refuse-committing";
-    let set = {
-        let c = c.clone();
-        async move {
-            // The probe: a table whose status the policy refuses.
-            destination(&c, "t-led-committing", Edition::Professional, ns).await;
-            let tables: Api<Table> = Api::namespaced(c.clone(), ns);
-            let probe: Table = serde_json::from_value(json!({
-                "apiVersion": "ferry.dev/v1alpha1", "kind": "Table", "metadata": {"name": "policy-probe"},
-                "spec": {"name": "policy_probe"}
-            }))
-            .unwrap();
-            tables.create(&PostParams::default(), &probe).await.unwrap();
-            refuse(
-                &c,
-                policy,
-                ns,
-                &["tables/status"],
-                "has(object.status) && has(object.status.state) && object.status.state == 'Committed' && object.spec.name in ['ods_orders_1', 'policy_probe']",
-                || probe_status(&tables, "policy-probe", "Committed"),
-            )
-            .await;
-        }
-    };
-    refused_in(
-        ImportPhase::Committing,
-        ns,
-        ferry_package::ObjectType::Table,
-        &["ods_orders_1"],
-        set,
-        policy,
-    )
+async fn objects_refused_while_committing_are_failed_in_status_and_report_and_import_again_finishes()
+ {
+    refused_in(Refusal {
+        phase: ImportPhase::Committing,
+        ns: "led-committing",
+        object_type: ferry_package::ObjectType::Table,
+        refused: &["ods_orders_1"],
+        policy: "ferry-test-refuse-committing",
+        resources: &["tables/status"],
+        refuse_when: "has(object.status) && has(object.status.state) && object.status.state == 'Committed' && object.spec.name in ['ods_orders_1', 'policy_probe']",
+        probe_object: Some(json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "Table", "metadata": {"name": "policy-probe"},
+            "spec": {"name": "policy_probe"}
+        })),
+        probe: |c, ns| probe_status_of("Table", "Committed")(c, ns),
+    })
     .await;
 }
 
 #[tokio::test]
-async fn objects_refused_while_deploying_are_failed_in_status_and_report_and_import_again_finishes() {
-    let ns = "led-deploying";
-    let c = client(User::Admin).await;
-    let policy = "ferry-test-refuse-deploying";
-    let set = {
-        let c = c.clone();
-        async move {
-            destination(&c, "t-led-deploying", Edition::Professional, ns).await;
-            let tasks: Api<ScheduledTask> = Api::namespaced(c.clone(), ns);
-            let probe: ScheduledTask = serde_json::from_value(json!({
-                "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "policy-probe"},
-                "spec": {"name": "policy_probe", "script": {"content": "SELECT 1;"}}
-            }))
-            .unwrap();
-            tasks.create(&PostParams::default(), &probe).await.unwrap();
-            refuse(
-                &c,
-                policy,
-                ns,
-                &["scheduledtasks/status"],
-                "has(object.status) && has(object.status.state) && object.status.state == 'Deployed' && object.spec.name in ['load_orders_2', 'policy_probe']",
-                || probe_status(&tasks, "policy-probe", "Deployed"),
-            )
-            .await;
-        }
-    };
-    refused_in(
-        ImportPhase::Deploying,
-        ns,
-        ferry_package::ObjectType::ScheduledTask,
-        &["load_orders_2"],
-        set,
-        policy,
-    )
+async fn objects_refused_while_deploying_are_failed_in_status_and_report_and_import_again_finishes()
+{
+    refused_in(Refusal {
+        phase: ImportPhase::Deploying,
+        ns: "led-deploying",
+        object_type: ferry_package::ObjectType::ScheduledTask,
+        refused: &["load_orders_2"],
+        policy: "ferry-test-refuse-deploying",
+        resources: &["scheduledtasks/status"],
+        refuse_when: "has(object.status) && has(object.status.state) && object.status.state == 'Deployed' && object.spec.name in ['load_orders_2', 'policy_probe']",
+        probe_object: Some(json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "policy-probe"},
+            "spec": {"name": "policy_probe", "script": {"content": "SELECT 1;"}}
+        })),
+        probe: |c, ns| probe_status_of("ScheduledTask", "Deployed")(c, ns),
+    })
     .await;
 }
 
 #[tokio::test]
 async fn rules_refused_while_importing_rules_are_failed_in_status_and_report_and_import_again_finishes()
-{
-    let ns = "led-rules";
-    let c = client(User::Admin).await;
-    let policy = "ferry-test-refuse-rules";
-    let rule = "rule_0_ods_orders_0";
-    let set = {
-        let c = c.clone();
-        async move {
-            let rules: Api<QualityRule> = Api::namespaced(c.clone(), ns);
-            refuse(
-                &c,
-                policy,
-                ns,
-                &["qualityrules"],
-                "request.operation == 'CREATE' && object.spec.name == 'rule_0_ods_orders_0'",
-                || async {
-                    let r: QualityRule = serde_json::from_value(json!({
-                        "apiVersion": "ferry.dev/v1alpha1", "kind": "QualityRule",
-                        "metadata": {"name": "policy-probe"},
-                        "spec": {"name": "rule_0_ods_orders_0", "table": "t"}
-                    }))
-                    .unwrap();
-                    rules.create(&dry_run(), &r).await.map(|_| ())
-                },
-            )
-            .await;
-        }
-    };
-    refused_in(
-        ImportPhase::ImportingRules,
-        ns,
-        ferry_package::ObjectType::QualityRule,
-        &[rule],
-        set,
-        policy,
-    )
+ {
+    refused_in(Refusal {
+        phase: ImportPhase::ImportingRules,
+        ns: "led-rules",
+        object_type: ferry_package::ObjectType::QualityRule,
+        refused: &["rule_0_ods_orders_0"],
+        policy: "ferry-test-refuse-rules",
+        resources: &["qualityrules"],
+        refuse_when: "request.operation == 'CREATE' && object.spec.name == 'rule_0_ods_orders_0'",
+        probe_object: None,
+        probe: |c, ns| {
+            Box::pin(async move {
+                let r: QualityRule = serde_json::from_value(json!({
+                    "apiVersion": "ferry.dev/v1alpha1", "kind": "QualityRule",
+                    "metadata": {"name": "policy-probe"},
+                    "spec": {"name": "rule_0_ods_orders_0", "table": "t"}
+                }))
+                .unwrap();
+                Api::<QualityRule>::namespaced(c, &ns)
+                    .create(&dry_run(), &r)
+                    .await
+                    .map(|_| ())
+            })
+        },
+    })
     .await;
 }
 
@@ -510,7 +535,11 @@ async fn a_hand_made_quality_rule_is_updated_in_place_not_duplicated() {
     assert_eq!(same.len(), 1, "never a second rule of that name: {all:#?}");
     let rule = same[0];
     assert_eq!(rule.name_any(), "orders-not-null");
-    assert_eq!(rule.spec.common.owner.as_deref(), Some("555"), "owner kept (Not Modify)");
+    assert_eq!(
+        rule.spec.common.owner.as_deref(),
+        Some("555"),
+        "owner kept (Not Modify)"
+    );
     assert_ne!(
         rule.spec.rule_config.as_deref(),
         Some("{\"hand\": \"made\"}"),
@@ -522,7 +551,11 @@ async fn a_hand_made_quality_rule_is_updated_in_place_not_duplicated() {
         "replaced, not merged"
     );
     let rs = rule.status.clone().unwrap();
-    assert_eq!(rs.associated_tasks.len(), 1, "associated with the imported task");
+    assert_eq!(
+        rs.associated_tasks.len(),
+        1,
+        "associated with the imported task"
+    );
     assert_eq!(rs.lifecycle.state, Some(ObjectState::Deployed));
     let counts = result(&status, "QualityRule");
     assert_eq!((counts.created, counts.updated), (0, 1));
@@ -532,7 +565,10 @@ async fn a_hand_made_quality_rule_is_updated_in_place_not_duplicated() {
     let r = record(&report, ferry_package::ObjectType::QualityRule, real);
     assert_eq!(r.outcome, Outcome::Updated);
     assert_eq!(r.kube_name, "orders-not-null");
-    assert!(r.previous_spec.as_deref().unwrap().contains("hand"), "{r:?}");
+    assert!(
+        r.previous_spec.as_deref().unwrap().contains("hand"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]
@@ -613,7 +649,11 @@ async fn settings_cannot_change_once_an_import_has_started() {
     let kube::Error::Api(s) = err else {
         panic!("{err:?}")
     };
-    assert!(s.message.contains("its settings cannot change"), "{}", s.message);
+    assert!(
+        s.message.contains("its settings cannot change"),
+        "{}",
+        s.message
+    );
     // suspend alone may change; status then describes the new generation.
     api.patch(
         "frozen",
@@ -635,7 +675,9 @@ async fn deleted_tasks_free_their_plans() {
         &c,
         ns,
         "p",
-        ferry_package::fixtures::FixtureSpec::new().tasks(50).to_bytes(),
+        ferry_package::fixtures::FixtureSpec::new()
+            .tasks(5)
+            .to_bytes(),
     )
     .await;
     let api: Api<ImportTask> = Api::namespaced(c.clone(), ns);

@@ -3,6 +3,7 @@
 
 mod foundation;
 mod imports;
+mod ledger;
 mod packages;
 mod sources;
 mod support;

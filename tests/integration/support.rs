@@ -74,6 +74,13 @@ pub fn control_plane() -> &'static ControlPlane {
 /// Starts the operator once for this test binary.
 pub fn operator() {
     OPERATOR.get_or_init(|| {
+        // The operator's logs, when asked for (FERRY_TEST_LOG=debug ...).
+        if let Ok(filter) = std::env::var("FERRY_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let cp = control_plane();
         let kubeconfig = cp.kubeconfig(User::Admin);
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -98,7 +98,12 @@ pub async fn run_step(
                 let r = match one(ctx, target, step, obj).await {
                     Ok(result) => StepResult::Settled(result),
                     Err(Refusal { message, transient }) if transient => {
-                        StepResult::Transient(message)
+                        StepResult::Transient(format!(
+                            "{} {:?} ({}): {message}",
+                            obj.object_type.as_str(),
+                            obj.name,
+                            obj.kube_name
+                        ))
                     }
                     Err(Refusal { message, .. }) => {
                         StepResult::Settled(WriteResult::Refused(message))
@@ -265,21 +270,16 @@ async fn one(
     Ok(WriteResult::Done { previous_spec })
 }
 
-/// A refusal naming the object, classified: the apiserver refusing the
-/// object itself (4xx but 429) fails it; anything else is retried.
-fn describe(obj: &PlannedObject, e: kube::Error) -> Refusal {
+/// A refusal, classified: the apiserver refusing the object itself (4xx
+/// but 409 and 429) fails it; anything else is retried. The message is the
+/// apiserver's; the ledger's record names the object.
+fn describe(_obj: &PlannedObject, e: kube::Error) -> Refusal {
     let transient = match &e {
         kube::Error::Api(s) => !(400..500).contains(&s.code) || s.code == 429 || s.code == 409,
         _ => true,
     };
     Refusal {
-        message: format!(
-            "{} {:?} ({}): {}",
-            obj.object_type.as_str(),
-            obj.name,
-            obj.kube_name,
-            short(&e)
-        ),
+        message: short(&e),
         transient,
     }
 }
@@ -316,12 +316,7 @@ async fn create(
                 // Deleted between our create and our read: the next pass
                 // of the phase creates it.
                 return Err(Refusal {
-                    message: format!(
-                        "{} {:?} ({}): the name was taken, then freed again",
-                        obj.object_type.as_str(),
-                        obj.name,
-                        obj.kube_name
-                    ),
+                    message: "the name was taken, then freed again".into(),
                     transient: true,
                 });
             };

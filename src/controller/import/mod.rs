@@ -183,7 +183,17 @@ async fn reconcile(task: Arc<ImportTask>, ictx: Arc<ImportContext>) -> Result<Ac
             PhaseEnd::Next(next) => {
                 end_phase(&mut status, phase);
                 status.phase = next;
-                status.progress = None;
+                // Never cleared: the progress ticker's merge patches share
+                // ownership of these fields, and a status apply that left
+                // them out would remove only the fields this manager owns,
+                // leaving a progress without `done` or `total`, which the
+                // schema refuses (every later status write then fails).
+                status.progress = Some(Progress { done: 0, total: 0 });
+                if next == ImportPhase::Editing && task.spec.suspend {
+                    // Written once, with the plan and the Suspended
+                    // condition, by the Editing pass that follows.
+                    continue;
+                }
             }
             PhaseEnd::Failed {
                 reason,
