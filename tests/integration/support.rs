@@ -72,6 +72,11 @@ pub fn operator() {
             storage_dir: cp.dir().join("artifacts"),
             artifact_addr: Some(([127, 0, 0, 1], port).into()),
             artifact_base_url: None,
+            // The tests serve packages from 127.0.0.1.
+            source_network: ferry::operator::SourceNetwork {
+                allow_private: true,
+                ..Default::default()
+            },
             ..Default::default()
         };
         std::thread::spawn(move || {
