@@ -370,3 +370,104 @@ async fn the_artifact_endpoint_serves_tls_with_a_certificate_from_files() {
         .await;
     assert!(err.is_err(), "plain HTTP was answered: {err:?}");
 }
+
+/// A token for ServiceAccount `sa` in `ns`, requested for `audiences`
+/// (empty: the apiserver's own).
+async fn service_account_token(c: &Client, ns: &str, sa: &str, audiences: &[&str]) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: (!audiences.is_empty())
+                .then(|| audiences.iter().map(|a| a.to_string()).collect()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let answer: TokenRequest = Api::<ServiceAccount>::namespaced(c.clone(), ns)
+        .create_subresource("token", sa, &PostParams::default(), &request)
+        .await
+        .unwrap();
+    answer.status.unwrap().token.unwrap()
+}
+
+#[tokio::test]
+async fn with_audiences_set_only_tokens_for_them_are_accepted() {
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    let cp = control_plane();
+    let c = admin().await;
+    let ns = "net-aud";
+    Api::<Namespace>::all(c.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    Api::<ServiceAccount>::namespaced(c.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "uploader"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let for_ferry = service_account_token(&c, ns, "uploader", &["ferry"]).await;
+    let for_apiserver = service_account_token(&c, ns, "uploader", &[]).await;
+
+    let settings = ferry::artifact_server::ServerSettings {
+        audiences: vec!["ferry".into()],
+        ..Default::default()
+    };
+    let guard = settings.guard().unwrap();
+    let store = ferry::artifact::ArtifactStore::open(cp.dir().join("aud-artifacts")).unwrap();
+    let ctx = std::sync::Arc::new(ferry::controller::Context::new(
+        c.clone(),
+        store,
+        None,
+        Default::default(),
+    ));
+    let port = free_port();
+    tokio::spawn(ferry::server::serve_guarded(
+        ([127, 0, 0, 1], port).into(),
+        ferry::artifact_server::routes(ctx, settings),
+        guard,
+    ));
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |token: String| {
+        let http = http.clone();
+        async move {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                match http
+                    .get(format!("http://127.0.0.1:{port}/packages/{ns}/q4"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                {
+                    Ok(r) => {
+                        let code = r.status().as_u16();
+                        return (code, r.text().await.unwrap());
+                    }
+                    Err(e) if e.is_connect() && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        }
+    };
+    // The admin's static token and a token for the apiserver: not for us.
+    for token in [admin_token(), for_apiserver] {
+        let (code, text) = get(token).await;
+        assert_eq!(code, 401, "{text}");
+        assert!(text.contains("for audience ferry"), "{text}");
+    }
+    // A token for "ferry": authenticated; the ServiceAccount may not read
+    // packages, so the SubjectAccessReview refuses it.
+    let (code, text) = get(for_ferry).await;
+    assert_eq!(code, 403, "{text}");
+    assert!(
+        text.contains("system:serviceaccount:net-aud:uploader may not get migrationpackages"),
+        "{text}"
+    );
+}
