@@ -10,7 +10,8 @@
 //!   client that retries must cope with its own earlier write.
 //!
 //! Faults follow a fixed rotation over write requests (deterministic, so a
-//! failure reproduces) and stop after a budget: "for a while". Reads and
+//! failure reproduces) and stop after a budget: "for a while". A test can
+//! also fail chosen writes ([`FaultProxy::fail_matching`]). Reads and
 //! watches always pass through, streamed. Counters say what went through.
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct Counts {
     pub failed_before: u64,
     /// Forwarded (and done), then answered 500.
     pub failed_after: u64,
+    /// Answered 500 without forwarding by [`FaultProxy::fail_matching`].
+    pub targeted: u64,
 }
 
 impl Counts {
@@ -42,8 +45,16 @@ impl Counts {
     }
 }
 
+/// Writes to fail on purpose: path and body containing these, this many times.
+struct Targeted {
+    path: String,
+    body: String,
+    left: u64,
+}
+
 #[derive(Default)]
 struct State {
+    targeted: std::sync::Mutex<Option<Targeted>>,
     armed: AtomicBool,
     budget: AtomicU64,
     requests: AtomicU64,
@@ -51,6 +62,7 @@ struct State {
     throttled: AtomicU64,
     failed_before: AtomicU64,
     failed_after: AtomicU64,
+    targeted_hits: AtomicU64,
 }
 
 #[derive(Clone, Copy)]
@@ -122,6 +134,16 @@ impl FaultProxy {
         self.state.armed.store(false, Ordering::SeqCst);
     }
 
+    /// Answers 500, without forwarding, the next `times` write requests
+    /// whose path contains `path` and whose body contains `body`.
+    pub fn fail_matching(&self, path: &str, body: &str, times: u64) {
+        *self.state.targeted.lock().expect("targeted poisoned") = Some(Targeted {
+            path: path.into(),
+            body: body.into(),
+            left: times,
+        });
+    }
+
     pub fn counts(&self) -> Counts {
         let s = &self.state;
         Counts {
@@ -130,6 +152,7 @@ impl FaultProxy {
             throttled: s.throttled.load(Ordering::SeqCst),
             failed_before: s.failed_before.load(Ordering::SeqCst),
             failed_after: s.failed_after.load(Ordering::SeqCst),
+            targeted: s.targeted_hits.load(Ordering::SeqCst),
         }
     }
 
@@ -142,6 +165,7 @@ impl FaultProxy {
             &s.throttled,
             &s.failed_before,
             &s.failed_after,
+            &s.targeted_hits,
         ] {
             c.store(0, Ordering::SeqCst);
         }
@@ -212,6 +236,20 @@ fn pick(state: &State, method: &Method) -> Option<Fault> {
     }
 }
 
+/// Whether this write is one [`FaultProxy::fail_matching`] chose; spends one.
+fn targeted(state: &State, path: &str, body: &[u8]) -> bool {
+    let mut slot = state.targeted.lock().expect("targeted poisoned");
+    let Some(t) = slot.as_mut() else {
+        return false;
+    };
+    let hit =
+        t.left > 0 && path.contains(&t.path) && String::from_utf8_lossy(body).contains(&t.body);
+    if hit {
+        t.left -= 1;
+    }
+    hit
+}
+
 async fn handle(
     state: Arc<State>,
     upstream: reqwest::Client,
@@ -219,7 +257,28 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     state.requests.fetch_add(1, Ordering::SeqCst);
-    let fault = pick(&state, req.method());
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(Body::new(body), 64 << 20).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("proxy: {e}"),
+                0,
+            ));
+        }
+    };
+    if parts.method != Method::GET && targeted(&state, parts.uri.path(), &body) {
+        state.targeted_hits.fetch_add(1, Ordering::SeqCst);
+        return Ok(status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "the fault proxy failed this chosen request",
+            0,
+        ));
+    }
+    let fault = pick(&state, &parts.method);
     match fault {
         Some(Fault::Throttle) => {
             state.throttled.fetch_add(1, Ordering::SeqCst);
@@ -241,18 +300,6 @@ async fn handle(
         }
         _ => {}
     }
-    let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(Body::new(body), 64 << 20).await {
-        Ok(b) => b,
-        Err(e) => {
-            return Ok(status(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                &format!("proxy: {e}"),
-                0,
-            ));
-        }
-    };
     let path = parts
         .uri
         .path_and_query()

@@ -6,6 +6,9 @@
 //! spent. The same import runs once clean and once under faults; both reach
 //! Completed with every object of the package exactly once and nothing
 //! else, and the request counts of both runs are printed side by side.
+//!
+//! Also: upload chunks stay until the status that records the artifact is
+//! written, so a failed status write costs a retry, not the upload.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -20,6 +23,9 @@ use kube::api::{DynamicObject, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
+static PROXY: OnceLock<FaultProxy> = OnceLock::new();
+/// The tests count and fail the one operator's requests: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn control_plane() -> &'static ControlPlane {
     CONTROL_PLANE.get_or_init(|| {
@@ -37,6 +43,31 @@ fn control_plane() -> &'static ControlPlane {
         })
         .join()
         .expect("control plane start panicked")
+    })
+}
+
+/// The proxy, and the operator behind it (both on a runtime of their own,
+/// started once): the operator's every request goes through the proxy.
+fn proxy() -> &'static FaultProxy {
+    PROXY.get_or_init(|| {
+        let cp = control_plane();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let proxy = FaultProxy::start(cp).await.unwrap();
+                let through_proxy = proxy.client(cp, User::Admin).await.unwrap();
+                tx.send(proxy).unwrap();
+                let settings = ferry::operator::Settings {
+                    storage_dir: cp.dir().join("artifacts"),
+                    ..Default::default()
+                };
+                ferry::operator::run(through_proxy, settings, std::future::pending())
+                    .await
+                    .expect("operator");
+            })
+        });
+        rx.recv().expect("the proxy started")
     })
 }
 
@@ -124,18 +155,9 @@ async fn import(c: &Client, tenant: &str, ns: &str, fixture: &FixtureSpec) -> Im
 
 #[tokio::test]
 async fn an_import_completes_exactly_once_while_the_apiserver_fails_writes() {
+    let _serial = SERIAL.lock().await;
     let cp = control_plane();
-    let proxy = FaultProxy::start(cp).await.unwrap();
-    let through_proxy = proxy.client(cp, User::Admin).await.unwrap();
-    let settings = ferry::operator::Settings {
-        storage_dir: cp.dir().join("artifacts"),
-        ..Default::default()
-    };
-    tokio::spawn(async move {
-        ferry::operator::run(through_proxy, settings, std::future::pending())
-            .await
-            .expect("operator");
-    });
+    let proxy = proxy();
     // The test's own requests go straight to the apiserver: only the
     // operator's pass through the proxy.
     let c = cp.client(User::Admin).await.unwrap();
@@ -199,4 +221,78 @@ async fn an_import_completes_exactly_once_while_the_apiserver_fails_writes() {
         90,
         "the whole fault budget was spent: {storm:?}"
     );
+}
+
+#[tokio::test]
+async fn upload_chunks_stay_until_the_status_recording_the_artifact_is_written() {
+    use ferry::controller::chunks;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    let _serial = SERIAL.lock().await;
+    let cp = control_plane();
+    let proxy = proxy();
+    let c = cp.client(User::Admin).await.unwrap();
+    let ns = "faults-chunks";
+    fixtures::ensure_tenant(&c, "t-faults", Edition::Professional).await;
+    fixtures::ready_workspace(&c, ns, fixtures::production_workspace("t-faults", ns)).await;
+    let bytes = FixtureSpec::new().tasks(3).to_bytes();
+    let digest = chunks::sha256(&bytes);
+    let count = chunks::chunk_count(bytes.len() as u64);
+
+    // The first two status writes that would record the artifact fail.
+    proxy.reset();
+    proxy.fail_matching("/migrationpackages/up/status", "\"artifact\"", 2);
+    let packages: Api<MigrationPackage> = Api::namespaced(c.clone(), ns);
+    let pkg: MigrationPackage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage",
+        "metadata": {"name": "up"},
+        "spec": {"source": {"upload": {"digest": digest,
+            "chunks": {"count": count, "size": bytes.len()}}}}
+    }))
+    .unwrap();
+    let pkg = packages.create(&PostParams::default(), &pkg).await.unwrap();
+    let uid = pkg.metadata.uid.clone().unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
+    for (index, piece) in (0u32..).zip(bytes.chunks(chunks::CHUNK_BYTES)) {
+        let cm = chunks::chunk(
+            chunks::upload_chunk_name("up", &uid, index),
+            chunks::upload_labels("up"),
+            chunks::owner(&pkg),
+            index,
+            piece,
+        );
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ready = loop {
+        let p = packages.get("up").await.unwrap();
+        let status = p.status.clone().unwrap_or_default();
+        if ferry::conditions::is_true(&status.conditions, ferry::conditions::READY) {
+            break status;
+        }
+        assert!(
+            !ferry::conditions::is_true(&status.conditions, ferry::conditions::STALLED),
+            "the package was refused: {status:#?}"
+        );
+        assert!(Instant::now() < deadline, "not Ready: {status:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready.artifact.unwrap().digest, digest);
+    assert_eq!(
+        proxy.counts().targeted,
+        2,
+        "both chosen status writes were failed"
+    );
+    // With the artifact recorded, the chunks go.
+    let selector = ListParams::default().labels(&format!("{}=up", chunks::UPLOAD_LABEL));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = cms.list_metadata(&selector).await.unwrap().items.len();
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{left} upload chunks left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
