@@ -165,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
                     denied: denied_source_cidrs,
                 },
                 max_remote_bytes: max_remote_package_bytes,
+                download_interval: None,
             };
             ferry::operator::run(client, settings, ferry::operator::shutdown_signal()).await
         }

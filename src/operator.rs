@@ -34,6 +34,9 @@ pub struct Settings {
     /// artifact store; `None` keeps the verifier's bound. The chart derives
     /// it from the volume size, so one package cannot fill the store.
     pub max_remote_bytes: Option<u64>,
+    /// How often a package answers a new download request (chunks through
+    /// the API server); `None` keeps [`crate::controller::chunks::DOWNLOAD_INTERVAL`].
+    pub download_interval: Option<std::time::Duration>,
 }
 
 /// Which addresses URL and object-store sources may reach. By default only
@@ -96,6 +99,9 @@ pub async fn run(
     ctx.source_network = Arc::new(settings.source_network.clone());
     if let Some(max) = settings.max_remote_bytes {
         ctx.max_remote_bytes = max;
+    }
+    if let Some(interval) = settings.download_interval {
+        ctx.download_interval = interval;
     }
     let ctx = Arc::new(ctx);
     if let Some(addr) = settings.artifact_addr {

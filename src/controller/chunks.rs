@@ -15,7 +15,7 @@
 //!   CLI reads, checks and deletes them; chunks nobody claimed are removed
 //!   after [`DOWNLOAD_TTL`]. A package has one set at a time: a new request
 //!   deletes the previous set first, is answered at most once per
-//!   [`DOWNLOAD_INTERVAL`], and only for artifacts up to
+//!   [`DOWNLOAD_INTERVAL`] (by default), and only for artifacts up to
 //!   [`MAX_DOWNLOAD_BYTES`], so annotation patches cannot fill etcd.
 //!
 //! The names, labels and checks here are shared by the operator and the CLI.
@@ -61,9 +61,10 @@ pub const DOWNLOAD_TTL: Duration = Duration::from_secs(600);
 /// every byte goes through etcd. Larger ones download from the artifact
 /// endpoint.
 pub const MAX_DOWNLOAD_BYTES: u64 = 64 * 1024 * 1024;
-/// A package answers at most one new download request per this long; a
-/// newer one waits (each answer writes the whole artifact into etcd).
-pub const DOWNLOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// A package answers at most one new download request per this long (by
+/// default; `Context::download_interval`); a newer one waits (each answer
+/// writes the whole artifact into etcd).
+pub const DOWNLOAD_INTERVAL: Duration = Duration::from_secs(10);
 /// An upload with missing chunks and no new chunk for this long is refused.
 pub const UPLOAD_STALL: Duration = Duration::from_secs(600);
 /// How often the operator looks for missing upload chunks.
@@ -430,7 +431,7 @@ pub(super) async fn answer_download(
                 reason: "DownloadRateLimited",
                 message: format!(
                     "migrationpackage {ns}/{name} answered a download request less than {} s ago; this one is answered in {} s",
-                    DOWNLOAD_INTERVAL.as_secs(),
+                    ctx.download_interval.as_secs(),
                     after.as_secs().max(1)
                 ),
                 retry_after: after,
@@ -487,29 +488,21 @@ async fn write_download(
         .path(&artifact.digest)
         .ok_or_else(|| DownloadError::Refused(format!("malformed digest {}", artifact.digest)))?;
 
-    // One set per package: an earlier request's chunks go first, and a new
-    // request within DOWNLOAD_INTERVAL of the last answer waits.
+    // One set per package: an earlier request's chunks go first. A package
+    // answers one new request per interval (the operator remembers when it
+    // last answered; a restart forgets, which costs at most one more).
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     let listed = api
         .list_metadata(&ListParams::default().labels(&format!("{DOWNLOAD_LABEL}={name}")))
         .await
         .map_err(DownloadError::Kube)?;
     let this = request_id(request);
-    let mut newest_other = None;
-    for meta in &listed.items {
-        let ours = meta.owner_references().iter().any(|o| o.uid == uid);
-        if !ours || meta.labels().get(DOWNLOAD_REQUEST_LABEL) == Some(&this) {
-            continue;
-        }
-        if let Some(t) = meta.creation_timestamp() {
-            newest_other = newest_other.max(Some(t.0));
-        }
-    }
-    if let Some(t) = newest_other {
-        let age = Timestamp::now().duration_since(t).unsigned_abs();
-        if age < DOWNLOAD_INTERVAL {
-            return Err(DownloadError::Wait(DOWNLOAD_INTERVAL - age));
-        }
+    let answered_already = listed.items.iter().any(|meta| {
+        meta.owner_references().iter().any(|o| o.uid == uid)
+            && meta.labels().get(DOWNLOAD_REQUEST_LABEL) == Some(&this)
+    });
+    if !answered_already && let Some(wait) = ctx.download_wait(&uid) {
+        return Err(DownloadError::Wait(wait));
     }
     for meta in &listed.items {
         let ours = meta.owner_references().iter().any(|o| o.uid == uid);

@@ -28,6 +28,10 @@ pub struct Context {
     pub source_network: Arc<crate::operator::SourceNetwork>,
     /// The most bytes a URL or object-store source may bring into the store.
     pub max_remote_bytes: u64,
+    /// A package answers at most one new download request per this long.
+    pub download_interval: std::time::Duration,
+    /// When each package (by UID) last answered a download request.
+    download_answers: Arc<Mutex<HashMap<String, std::time::Instant>>>,
 }
 
 /// Object writes in flight across all imports. One import keeps 32 in
@@ -63,6 +67,8 @@ impl Context {
             write_slots: Arc::new(tokio::sync::Semaphore::new(WRITE_SLOTS)),
             source_network: Arc::default(),
             max_remote_bytes: ferry_package::Limits::default().max_uncompressed_bytes,
+            download_interval: super::chunks::DOWNLOAD_INTERVAL,
+            download_answers: Arc::default(),
         }
     }
 
@@ -73,6 +79,25 @@ impl Context {
     pub fn failed(&self, key: &str) -> u32 {
         let mut failures = self.failures.lock().expect("failure map poisoned");
         count_failure(&mut failures, key, std::time::Instant::now())
+    }
+
+    /// How long package `uid` must wait before answering another download
+    /// request; `None` when it may answer now, which counts as its answer.
+    pub fn download_wait(&self, uid: &str) -> Option<std::time::Duration> {
+        let now = std::time::Instant::now();
+        let mut answers = self.download_answers.lock().expect("download map poisoned");
+        if answers.len() > 1024 {
+            let interval = self.download_interval;
+            answers.retain(|_, at| now.duration_since(*at) < interval);
+        }
+        if let Some(at) = answers.get(uid) {
+            let since = now.duration_since(*at);
+            if since < self.download_interval {
+                return Some(self.download_interval - since);
+            }
+        }
+        answers.insert(uid.to_string(), now);
+        None
     }
 
     /// Forgets the failures of `key`.

@@ -16,12 +16,14 @@ use ferry::api::*;
 use ferry::conditions::{self, READY, STALLED};
 use ferry::testenv::{ControlPlane, Options, User, fixtures};
 use kube::api::PostParams;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
 static ARTIFACT_PORT: OnceLock<u16> = OnceLock::new();
 
 const WAIT: Duration = Duration::from_secs(60);
+/// How often a package answers a download request, in this binary.
+const DOWNLOAD_INTERVAL: Duration = Duration::from_secs(3);
 
 fn control_plane() -> &'static ControlPlane {
     CONTROL_PLANE.get_or_init(|| {
@@ -52,6 +54,7 @@ fn operator() -> u16 {
         let settings = ferry::operator::Settings {
             storage_dir: cp.dir().join("artifacts"),
             artifact_addr: Some(([127, 0, 0, 1], port).into()),
+            download_interval: Some(DOWNLOAD_INTERVAL),
             ..Default::default()
         };
         assert!(!settings.source_network.allow_private);
@@ -469,5 +472,101 @@ async fn with_audiences_set_only_tokens_for_them_are_accepted() {
     assert!(
         text.contains("system:serviceaccount:net-aud:uploader may not get migrationpackages"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_package_keeps_one_set_of_download_chunks_and_answers_at_most_once_an_interval() {
+    use ferry::controller::chunks;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{ListParams, Patch, PatchParams};
+
+    let c = admin().await;
+    let ns = "net-dl";
+    workspace(&c, "t-net-dl", ns).await;
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(3)
+        .to_bytes();
+    fixtures::config_map_package(&c, ns, "q4", bytes).await;
+    let packages: Api<MigrationPackage> = Api::namespaced(c.clone(), ns);
+    let deadline = Instant::now() + WAIT;
+    while !packages
+        .get("q4")
+        .await
+        .unwrap()
+        .status
+        .is_some_and(|s| conditions::is_true(&s.conditions, READY))
+    {
+        assert!(Instant::now() < deadline, "q4 not Ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let request = |value: &'static str| {
+        let packages = packages.clone();
+        async move {
+            let patch = serde_json::json!({"metadata": {"annotations": {chunks::DOWNLOAD_REQUESTED: value}}});
+            packages
+                .patch("q4", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+    };
+    let answered = |value: &'static str| {
+        let packages = packages.clone();
+        async move {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let p = packages.get("q4").await.unwrap();
+                let download = p.status.and_then(|s| s.download);
+                if let Some(d) = download.filter(|d| d.request == value) {
+                    assert_eq!(d.message, None, "{d:?}");
+                    return (Instant::now(), d.chunks);
+                }
+                assert!(Instant::now() < deadline, "request {value} not answered");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
+    let sets = || {
+        let cms = cms.clone();
+        async move {
+            let listed = cms
+                .list_metadata(
+                    &ListParams::default().labels(&format!("{}=q4", chunks::DOWNLOAD_LABEL)),
+                )
+                .await
+                .unwrap();
+            let mut by_request: std::collections::BTreeMap<String, u32> = Default::default();
+            for m in listed.items {
+                let id = m
+                    .labels()
+                    .get(chunks::DOWNLOAD_REQUEST_LABEL)
+                    .cloned()
+                    .unwrap_or_default();
+                *by_request.entry(id).or_default() += 1;
+            }
+            by_request
+        }
+    };
+
+    request("first").await;
+    let (first_at, first_chunks) = answered("first").await;
+    assert_eq!(
+        sets().await,
+        [(chunks::request_id("first"), first_chunks)].into()
+    );
+    // A second request right away waits out the interval, then replaces
+    // the first set: one set at a time.
+    request("second").await;
+    let (second_at, second_chunks) = answered("second").await;
+    let gap = second_at - first_at;
+    eprintln!("second request answered {gap:?} after the first (interval {DOWNLOAD_INTERVAL:?})");
+    assert!(
+        gap >= DOWNLOAD_INTERVAL - Duration::from_millis(500),
+        "answered {gap:?} after the first"
+    );
+    assert_eq!(
+        sets().await,
+        [(chunks::request_id("second"), second_chunks)].into()
     );
 }
