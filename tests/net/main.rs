@@ -570,3 +570,39 @@ async fn a_package_keeps_one_set_of_download_chunks_and_answers_at_most_once_an_
         [(chunks::request_id("second"), second_chunks)].into()
     );
 }
+
+#[tokio::test]
+async fn garbage_collection_keeps_the_artifacts_packages_name() {
+    let c = admin().await;
+    let ns = "net-gc";
+    workspace(&c, "t-net-gc", ns).await;
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .seed(4242)
+        .tasks(2)
+        .to_bytes();
+    fixtures::config_map_package(&c, ns, "kept", bytes).await;
+    let packages: Api<MigrationPackage> = Api::namespaced(c.clone(), ns);
+    let deadline = Instant::now() + WAIT;
+    let digest = loop {
+        let status = packages.get("kept").await.unwrap().status;
+        if let Some(a) = status.and_then(|s| s.artifact) {
+            break a.digest;
+        }
+        assert!(Instant::now() < deadline, "kept not stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Read from the real apiserver: packages and (unfinished) import tasks.
+    let keep = ferry::operator::in_use(&c).await.unwrap();
+    assert!(keep.contains(&digest), "{digest} not kept: {keep:?}");
+    packages.delete("kept", &Default::default()).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    while packages.get_opt("kept").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "kept not deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let keep = ferry::operator::in_use(&c).await.unwrap();
+    assert!(
+        !keep.contains(&digest),
+        "{digest} still kept after its package went"
+    );
+}
