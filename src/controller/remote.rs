@@ -337,6 +337,25 @@ async fn pin(
     Ok(PinnedResolver(Arc::new(Pinned { host, addrs })))
 }
 
+/// Why a redirect from the chain `previous` (the original URL first) to
+/// `next` is not followed, if it is not: only ten hops, and only within
+/// `origin`, the original URL's scheme, host and port.
+fn redirect_refusal(
+    origin: &url::Origin,
+    previous: &[reqwest::Url],
+    next: &reqwest::Url,
+) -> Option<&'static str> {
+    if previous.len() >= 10 {
+        Some("more than 10 times")
+    } else if next.origin() == *origin {
+        None
+    } else if next.scheme() == "http" && previous.last().is_some_and(|u| u.scheme() == "https") {
+        Some("from https to plain http")
+    } else {
+        Some("to another origin")
+    }
+}
+
 /// A redirect that is not followed: to another origin, or more than ten.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -517,19 +536,9 @@ async fn get_into_store(
     // https→http downgrade. The pinned resolver refuses other hosts too.
     let origin = url.origin();
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= 10 {
-            attempt.error(RedirectRefused("more than 10 times"))
-        } else if attempt.url().origin() == origin {
-            attempt.follow()
-        } else if attempt.url().scheme() == "http"
-            && attempt
-                .previous()
-                .last()
-                .is_some_and(|u| u.scheme() == "https")
-        {
-            attempt.error(RedirectRefused("from https to plain http"))
-        } else {
-            attempt.error(RedirectRefused("to another origin"))
+        match redirect_refusal(&origin, attempt.previous(), attempt.url()) {
+            None => attempt.follow(),
+            Some(why) => attempt.error(RedirectRefused(why)),
         }
     });
     let client = reqwest::Client::builder()
@@ -1120,6 +1129,35 @@ mod tests {
         assert_eq!(reason, "SourceNotFound");
         assert!(message.ends_with("answered 404 Not Found"), "{message}");
         assert!(!message.contains("secret-ish"), "{message}");
+    }
+
+    #[test]
+    fn a_redirect_from_https_to_http_is_a_downgrade_even_on_the_same_host() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        let start = u("https://pkgs.example/q4.zip");
+        let origin = start.origin();
+        let chain = [start.clone()];
+        assert_eq!(
+            redirect_refusal(&origin, &chain, &u("https://pkgs.example/v2/q4.zip")),
+            None
+        );
+        assert_eq!(
+            redirect_refusal(&origin, &chain, &u("http://pkgs.example/q4.zip")),
+            Some("from https to plain http")
+        );
+        assert_eq!(
+            redirect_refusal(&origin, &chain, &u("https://pkgs.example:8443/q4.zip")),
+            Some("to another origin")
+        );
+        assert_eq!(
+            redirect_refusal(&origin, &chain, &u("https://other.example/q4.zip")),
+            Some("to another origin")
+        );
+        let long: Vec<_> = (0..10).map(|_| start.clone()).collect();
+        assert_eq!(
+            redirect_refusal(&origin, &long, &start),
+            Some("more than 10 times")
+        );
     }
 
     #[tokio::test]
