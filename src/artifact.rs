@@ -77,6 +77,12 @@ impl ArtifactStore {
             .path(&stored.digest)
             .ok_or_else(|| io::Error::other("malformed digest"))?;
         if path.exists() {
+            // Fresh again: garbage collection spares artifacts committed
+            // within its grace period, before any status names them.
+            File::options()
+                .append(true)
+                .open(&path)?
+                .set_modified(std::time::SystemTime::now())?;
             return Ok(path);
         }
         file.persist(&path).map_err(|e| e.error)?;
@@ -98,20 +104,56 @@ impl ArtifactStore {
         File::open(path)
     }
 
-    /// Deletes every artifact whose digest is not in `keep`, and leftovers of
-    /// interrupted uploads. Returns how many artifacts it removed.
-    pub fn collect_garbage(&self, keep: &HashSet<String>) -> io::Result<usize> {
-        let mut removed = 0;
+    /// Deletes every artifact whose digest is not in `keep` and that was
+    /// committed more than `grace` ago (a just-verified artifact is not yet
+    /// named by any status), and files in `incoming/` untouched for more
+    /// than `abandoned`: transfers cut off by a crash or a dropped client.
+    /// A file that cannot be removed is counted and the sweep goes on.
+    pub fn collect_garbage(
+        &self,
+        keep: &HashSet<String>,
+        grace: std::time::Duration,
+        abandoned: std::time::Duration,
+    ) -> io::Result<Sweep> {
+        let mut sweep = Sweep::default();
+        let older_than = |entry: &fs::DirEntry, age: std::time::Duration| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|e| e > age)
+        };
+        let remove = |entry: &fs::DirEntry, sweep: &mut Sweep| match fs::remove_file(entry.path()) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => {
+                tracing::warn!(path = %entry.path().display(), error = %e, "garbage collection could not remove a file");
+                sweep.failed += 1;
+                false
+            }
+        };
         for entry in fs::read_dir(self.root.join("sha256"))? {
-            let entry = entry?;
+            let Ok(entry) = entry else {
+                sweep.failed += 1;
+                continue;
+            };
             let name = entry.file_name().to_string_lossy().into_owned();
             let digest = format!("sha256:{}", name.trim_end_matches(".zip"));
-            if !keep.contains(&digest) {
-                fs::remove_file(entry.path())?;
-                removed += 1;
+            if !keep.contains(&digest) && older_than(&entry, grace) && remove(&entry, &mut sweep) {
+                sweep.removed += 1;
             }
         }
-        Ok(removed)
+        for entry in fs::read_dir(self.root.join("incoming"))? {
+            let Ok(entry) = entry else {
+                sweep.failed += 1;
+                continue;
+            };
+            if older_than(&entry, abandoned) && remove(&entry, &mut sweep) {
+                sweep.incoming_removed += 1;
+            }
+        }
+        Ok(sweep)
     }
 
     /// Records that `digest` was uploaded from `namespace`: only packages of
@@ -156,6 +198,17 @@ impl ArtifactStore {
     pub fn root(&self) -> &Path {
         &self.root
     }
+}
+
+/// What one garbage collection removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Artifacts nothing refers to.
+    pub removed: usize,
+    /// Abandoned partial transfers in `incoming/`.
+    pub incoming_removed: usize,
+    /// Files that could not be removed (logged; the sweep went on).
+    pub failed: usize,
 }
 
 /// A package being received piece by piece; see [`ArtifactStore::receiver`].
@@ -267,20 +320,85 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("sha256")).unwrap().count(), 0);
     }
 
+    fn age(path: &Path, by: std::time::Duration) {
+        let t = std::time::SystemTime::now() - by;
+        File::options()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
     #[test]
-    fn garbage_collection_keeps_only_referenced_digests() {
+    fn garbage_collection_keeps_referenced_and_fresh_artifacts() {
+        let hour = std::time::Duration::from_secs(3600);
         let dir = tempfile::tempdir().unwrap();
         let store = ArtifactStore::open(dir.path()).unwrap();
         let mut digests = Vec::new();
-        for body in [&b"a"[..], b"b", b"c"] {
+        for body in [&b"a"[..], b"b", b"c", b"d"] {
             let (f, s) = store.receive(body, 10).unwrap();
-            store.commit(f, &s).unwrap();
-            digests.push(s.digest);
+            let path = store.commit(f, &s).unwrap();
+            digests.push((s.digest, path));
         }
-        let keep: HashSet<String> = [digests[1].clone()].into();
-        assert_eq!(store.collect_garbage(&keep).unwrap(), 2);
-        assert!(store.open_artifact(&digests[1]).is_ok());
-        assert!(store.open_artifact(&digests[0]).is_err());
+        // a and b are old; c is old but committed again just now (another
+        // package verified the same bytes); d was just committed.
+        for (_, path) in &digests[..3] {
+            age(path, 2 * hour);
+        }
+        let (f, s) = store.receive(&b"c"[..], 10).unwrap();
+        store.commit(f, &s).unwrap();
+        let keep: HashSet<String> = [digests[1].0.clone()].into();
+        let sweep = store.collect_garbage(&keep, hour, hour).unwrap();
+        assert_eq!(sweep.removed, 1, "{sweep:?}");
+        assert!(store.open_artifact(&digests[0].0).is_err());
+        for (d, _) in &digests[1..] {
+            assert!(store.open_artifact(d).is_ok(), "{d} was removed");
+        }
+    }
+
+    #[test]
+    fn garbage_collection_clears_abandoned_transfers_and_survives_failures() {
+        let hour = std::time::Duration::from_secs(3600);
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).unwrap();
+        // An abandoned partial transfer, and one being written now.
+        let mut old = store.receiver(100).unwrap();
+        old.write(b"partial").unwrap();
+        let (old_file, _) = old.finish().unwrap();
+        let (old_file, old_path) = old_file.keep().unwrap();
+        drop(old_file);
+        age(&old_path, 2 * hour);
+        let mut live = store.receiver(100).unwrap();
+        live.write(b"arriving").unwrap();
+        // An unremovable entry: a directory where an artifact would be.
+        let (f, s) = store.receive(&b"x"[..], 10).unwrap();
+        let path = store.commit(f, &s).unwrap();
+        age(&path, 2 * hour);
+        let blocker = dir
+            .path()
+            .join("sha256")
+            .join(format!("{}.zip", "0".repeat(64)));
+        fs::create_dir(&blocker).unwrap();
+        fs::write(blocker.join("inside"), b"").unwrap();
+        let t = std::time::SystemTime::now() - 2 * hour;
+        fs::File::open(&blocker).unwrap().set_modified(t).unwrap();
+
+        let sweep = store.collect_garbage(&HashSet::new(), hour, hour).unwrap();
+        assert_eq!(
+            sweep,
+            Sweep {
+                removed: 1,
+                incoming_removed: 1,
+                failed: 1
+            }
+        );
+        assert!(!old_path.exists());
+        assert!(store.open_artifact(&s.digest).is_err());
+        // The transfer in progress is untouched and still finishes.
+        live.write(b" more").unwrap();
+        let (_, stored) = live.finish().unwrap();
+        assert_eq!(stored.size, 13);
     }
 
     #[test]

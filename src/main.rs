@@ -65,6 +65,52 @@ enum Command {
             env = "FERRY_ARTIFACT_BIND_ADDRESS"
         )]
         artifact_bind_address: std::net::SocketAddr,
+        /// Let URL and object-store sources reach loopback, link-local,
+        /// private and other non-public addresses. Off in production: a
+        /// tenant's URL would reach the apiserver, the cloud metadata
+        /// service and cluster Services with the operator's network identity.
+        #[arg(long, env = "FERRY_ALLOW_PRIVATE_SOURCES")]
+        allow_private_sources: bool,
+        /// Address ranges (CIDR, comma-separated) sources may never reach,
+        /// even when public: the cluster's Service and Pod ranges.
+        #[arg(long, env = "FERRY_DENIED_SOURCE_CIDRS", value_delimiter = ',')]
+        denied_source_cidrs: Vec<ipnet::IpNet>,
+        /// The most bytes a URL or object-store package may bring into the
+        /// artifact store (the chart derives it from the volume size).
+        #[arg(long, env = "FERRY_MAX_REMOTE_PACKAGE_BYTES")]
+        max_remote_package_bytes: Option<u64>,
+        /// Connections the artifact endpoint serves at once.
+        #[arg(long, default_value_t = 64, env = "FERRY_ARTIFACT_MAX_CONNECTIONS")]
+        artifact_max_connections: usize,
+        /// Uploads the artifact endpoint receives and verifies at once.
+        #[arg(long, default_value_t = 4, env = "FERRY_ARTIFACT_MAX_UPLOADS")]
+        artifact_max_uploads: usize,
+        /// Seconds a whole upload body may take.
+        #[arg(
+            long,
+            default_value_t = 300,
+            env = "FERRY_ARTIFACT_BODY_TIMEOUT_SECONDS"
+        )]
+        artifact_body_timeout_seconds: u64,
+        /// Audiences (comma-separated) a caller's token must be valid for,
+        /// checked by TokenReview. Empty: any token the cluster accepts.
+        #[arg(long, env = "FERRY_ARTIFACT_TOKEN_AUDIENCES", value_delimiter = ',')]
+        artifact_token_audiences: Vec<String>,
+        /// PEM certificate for HTTPS on the artifact endpoint (with
+        /// --artifact-tls-key-file).
+        #[arg(
+            long,
+            env = "FERRY_ARTIFACT_TLS_CERT_FILE",
+            requires = "artifact_tls_key_file"
+        )]
+        artifact_tls_cert_file: Option<std::path::PathBuf>,
+        /// PEM private key for HTTPS on the artifact endpoint.
+        #[arg(
+            long,
+            env = "FERRY_ARTIFACT_TLS_KEY_FILE",
+            requires = "artifact_tls_cert_file"
+        )]
+        artifact_tls_key_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -79,6 +125,15 @@ async fn main() -> anyhow::Result<()> {
             health_bind_address,
             leader_elect,
             artifact_bind_address,
+            allow_private_sources,
+            denied_source_cidrs,
+            max_remote_package_bytes,
+            artifact_max_connections,
+            artifact_max_uploads,
+            artifact_body_timeout_seconds,
+            artifact_token_audiences,
+            artifact_tls_cert_file,
+            artifact_tls_key_file,
         } => {
             telemetry::init(log_format);
             let client = kube::Client::try_default().await.map_err(|e| {
@@ -95,8 +150,22 @@ async fn main() -> anyhow::Result<()> {
                 artifact_base_url,
                 metrics_addr: Some(metrics_bind_address),
                 artifact_addr: Some(artifact_bind_address),
+                artifact_server: ferry::artifact_server::ServerSettings {
+                    max_connections: artifact_max_connections,
+                    max_uploads: artifact_max_uploads,
+                    body_timeout: std::time::Duration::from_secs(artifact_body_timeout_seconds),
+                    audiences: artifact_token_audiences,
+                    tls: artifact_tls_cert_file.zip(artifact_tls_key_file),
+                    ..Default::default()
+                },
                 health_addr: Some(health_bind_address),
                 leader_election,
+                source_network: ferry::operator::SourceNetwork {
+                    allow_private: allow_private_sources,
+                    denied: denied_source_cidrs,
+                },
+                max_remote_bytes: max_remote_package_bytes,
+                download_interval: None,
             };
             ferry::operator::run(client, settings, ferry::operator::shutdown_signal()).await
         }

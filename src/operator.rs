@@ -22,10 +22,36 @@ pub struct Settings {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Where artifacts are served for download and upload; not served when `None`.
     pub artifact_addr: Option<std::net::SocketAddr>,
+    /// How the artifact endpoint serves: limits, timeouts, TLS, audiences.
+    pub artifact_server: crate::artifact_server::ServerSettings,
     /// Where `/healthz` and `/readyz` are served; not served when `None`.
     pub health_addr: Option<std::net::SocketAddr>,
     /// Run only while holding this Lease, so two replicas never both act.
     pub leader_election: Option<LeaderElection>,
+    /// Which addresses URL and object-store sources may reach.
+    pub source_network: SourceNetwork,
+    /// The most bytes a URL or object-store source may bring into the
+    /// artifact store; `None` keeps the verifier's bound. The chart derives
+    /// it from the volume size, so one package cannot fill the store.
+    pub max_remote_bytes: Option<u64>,
+    /// How often a package answers a new download request (chunks through
+    /// the API server); `None` keeps [`crate::controller::chunks::DOWNLOAD_INTERVAL`].
+    pub download_interval: Option<std::time::Duration>,
+}
+
+/// Which addresses URL and object-store sources may reach. By default only
+/// public ones: a tenant's URL must not turn the operator into a client of
+/// the apiserver on loopback, the cloud metadata service or a cluster
+/// Service.
+#[derive(Clone, Debug, Default)]
+pub struct SourceNetwork {
+    /// Also allow loopback, link-local, private and other non-public
+    /// addresses (`--allow-private-sources`; tests and `dev-up` serve
+    /// packages from 127.0.0.1).
+    pub allow_private: bool,
+    /// Further ranges refused even when public, such as a cluster's
+    /// Service and Pod CIDRs when those are not private ranges.
+    pub denied: Vec<ipnet::IpNet>,
 }
 
 /// The Lease that elects the one active replica.
@@ -64,16 +90,27 @@ pub async fn run(
             server::health_routes(readiness.clone()),
         )));
     }
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         store,
         settings.artifact_base_url.clone(),
         metrics,
-    ));
+    );
+    ctx.source_network = Arc::new(settings.source_network.clone());
+    if let Some(max) = settings.max_remote_bytes {
+        ctx.max_remote_bytes = max;
+    }
+    if let Some(interval) = settings.download_interval {
+        ctx.download_interval = interval;
+    }
+    let ctx = Arc::new(ctx);
     if let Some(addr) = settings.artifact_addr {
-        tokio::spawn(log_failure(server::serve(
+        // A bad certificate is a configuration error: refuse to start.
+        let guard = settings.artifact_server.guard()?;
+        tokio::spawn(log_failure(server::serve_guarded(
             addr,
-            crate::artifact_server::routes(ctx.clone()),
+            crate::artifact_server::routes(ctx.clone(), settings.artifact_server.clone()),
+            guard,
         )));
     }
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
@@ -178,12 +215,14 @@ mod leader {
     }
 }
 
-/// Every ten minutes, deletes stored artifacts that no MigrationPackage
-/// refers to, and download chunks no client claimed within ten minutes.
-/// Uploads are kept for an hour so that the package naming them can be
-/// created.
+/// Every ten minutes, deletes stored artifacts nothing uses any more, abandoned
+/// transfers in the store's `incoming/`, and download chunks no client
+/// claimed within ten minutes. An artifact is kept while a MigrationPackage's
+/// status names it, while an ImportTask that is not finished names it in its
+/// status (the package may be gone, the import still reads it), for an hour
+/// after an upload (so that the package naming it can be created), and for
+/// [`GC_GRACE`] after it was committed (verified, its status not yet written).
 async fn collect_garbage(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    use kube::Api;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     tick.tick().await;
     loop {
@@ -201,34 +240,95 @@ async fn collect_garbage(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             Ok(n) => tracing::info!(removed = n, "unclaimed download chunks removed"),
             Err(e) => tracing::warn!(error = %e, "download chunk collection failed"),
         }
-        let packages = match Api::<crate::api::MigrationPackage>::all(ctx.client.clone())
-            .list(&Default::default())
-            .await
-        {
-            Ok(list) => list.items,
+        let keep = match in_use(&ctx.client).await {
+            Ok(keep) => keep,
             Err(e) => {
+                // Not knowing what is in use, remove nothing.
                 tracing::warn!(error = %e, "artifact garbage collection skipped");
                 continue;
             }
         };
-        let mut keep: std::collections::HashSet<String> = packages
-            .iter()
-            .filter_map(|p| {
-                p.status
-                    .as_ref()?
-                    .artifact
-                    .as_ref()
-                    .map(|a| a.digest.clone())
-            })
-            .collect();
+        let mut keep = keep;
         keep.extend(
             ctx.store
                 .recent_uploads(std::time::Duration::from_secs(3600)),
         );
-        match ctx.store.collect_garbage(&keep) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "unreferenced artifacts removed"),
+        match ctx
+            .store
+            .collect_garbage(&keep, GC_GRACE, ABANDONED_TRANSFER)
+        {
+            Ok(sweep) if sweep == Default::default() => {}
+            Ok(sweep) => tracing::info!(
+                removed = sweep.removed,
+                incoming_removed = sweep.incoming_removed,
+                failed = sweep.failed,
+                "artifact garbage collected"
+            ),
             Err(e) => tracing::warn!(error = %e, "artifact garbage collection failed"),
         }
+    }
+}
+
+/// How long a committed artifact is kept although nothing names it yet:
+/// longer than any verification-to-status window.
+pub const GC_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+/// A file in `incoming/` untouched this long is an abandoned transfer: every
+/// transfer writes at least every 30 s and ends within 5 minutes, and a
+/// package's verification finishes well within the hour.
+pub const ABANDONED_TRANSFER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The digests packages and unfinished imports use.
+pub async fn in_use(client: &Client) -> Result<std::collections::HashSet<String>, kube::Error> {
+    use kube::Api;
+    let packages = Api::<crate::api::MigrationPackage>::all(client.clone())
+        .list(&Default::default())
+        .await?;
+    let mut keep: std::collections::HashSet<String> = packages
+        .items
+        .iter()
+        .filter_map(|p| {
+            p.status
+                .as_ref()?
+                .artifact
+                .as_ref()
+                .map(|a| a.digest.clone())
+        })
+        .collect();
+    // Read as plain JSON: whatever field of an unfinished task's status
+    // names a digest (the package it imports) keeps that artifact.
+    let tasks = Api::<kube::api::DynamicObject>::all_with(
+        client.clone(),
+        &kube::api::ApiResource::erase::<crate::api::ImportTask>(&()),
+    )
+    .list(&Default::default())
+    .await?;
+    for task in tasks.items {
+        let status = task.data.get("status");
+        let phase = status
+            .and_then(|s| s.get("phase"))
+            .and_then(|p| p.as_str())
+            .unwrap_or("Pending");
+        if matches!(phase, "Completed" | "ImportFailed") {
+            continue;
+        }
+        if let Some(status) = status {
+            digests_in(status, &mut keep);
+        }
+    }
+    Ok(keep)
+}
+
+/// Every `sha256:<64 hex>` string in `value`.
+fn digests_in(value: &serde_json::Value, out: &mut std::collections::HashSet<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            let hex = s.strip_prefix("sha256:").unwrap_or_default();
+            if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                out.insert(s.clone());
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| digests_in(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| digests_in(v, out)),
+        _ => {}
     }
 }

@@ -7,6 +7,7 @@
 //! runner is killed), the pipe closes and the guard stops its child and
 //! removes the work directory. No process outlives the run.
 
+pub mod faults;
 pub mod operator_process;
 pub mod serve;
 

@@ -92,6 +92,12 @@ async fn main() -> anyhow::Result<()> {
     let settings = ferry::operator::Settings {
         storage_dir: dir.join("artifacts"),
         artifact_base_url: None,
+        // A development cluster on loopback: packages served from this
+        // machine (`python3 -m http.server`, a local S3) are fine here.
+        source_network: ferry::operator::SourceNetwork {
+            allow_private: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     ferry::operator::run(client, settings, ferry::operator::shutdown_signal()).await?;

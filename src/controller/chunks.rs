@@ -13,7 +13,10 @@
 //!   operator to write a Ready package's artifact back as chunk ConfigMaps
 //!   owned by the package; `status.download` says when they are there. The
 //!   CLI reads, checks and deletes them; chunks nobody claimed are removed
-//!   after [`DOWNLOAD_TTL`].
+//!   after [`DOWNLOAD_TTL`]. A package has one set at a time: a new request
+//!   deletes the previous set first, is answered at most once per
+//!   [`DOWNLOAD_INTERVAL`] (by default), and only for artifacts up to
+//!   [`MAX_DOWNLOAD_BYTES`], so annotation patches cannot fill etcd.
 //!
 //! The names, labels and checks here are shared by the operator and the CLI.
 
@@ -54,6 +57,14 @@ pub const CHUNK_BYTES: usize = 700 * 1024;
 pub const MAX_PACKAGE_NAME: usize = 63;
 /// Download chunks nobody deleted are removed after this long.
 pub const DOWNLOAD_TTL: Duration = Duration::from_secs(600);
+/// The largest artifact answered as download chunks (about 94 ConfigMaps):
+/// every byte goes through etcd. Larger ones download from the artifact
+/// endpoint.
+pub const MAX_DOWNLOAD_BYTES: u64 = 64 * 1024 * 1024;
+/// A package answers at most one new download request per this long (by
+/// default; `Context::download_interval`); a newer one waits (each answer
+/// writes the whole artifact into etcd).
+pub const DOWNLOAD_INTERVAL: Duration = Duration::from_secs(10);
 /// An upload with missing chunks and no new chunk for this long is refused.
 pub const UPLOAD_STALL: Duration = Duration::from_secs(600);
 /// How often the operator looks for missing upload chunks.
@@ -186,12 +197,11 @@ pub fn chunk_bytes(cm: &ConfigMap, index: u32) -> Result<&[u8], String> {
     Ok(bytes)
 }
 
-/// A received upload: the file, its identity, and the chunks to delete once
-/// the package is stored.
+/// A received package (upload chunks, a URL, an object store): the file in
+/// the store's incoming area and its identity.
 pub(super) struct Received {
     pub file: tempfile::NamedTempFile,
     pub stored: Stored,
-    pub chunks: Vec<String>,
 }
 
 /// Reassembles the upload chunks of `pkg` into the store's incoming area.
@@ -353,18 +363,39 @@ pub(super) async fn receive_upload(
             ),
         ));
     }
-    Ok(Received {
-        file,
-        stored,
-        chunks: by_index.into_values().collect(),
-    })
+    Ok(Received { file, stored })
 }
 
-/// Deletes the named chunks (already gone is fine).
-pub(super) async fn delete_chunks(ctx: &Context, ns: &str, names: &[String]) -> Result<(), Error> {
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    for name in names {
-        match api.delete(name, &DeleteParams::default()).await {
+/// Deletes the upload chunks of `pkg` (those it owns; already gone is
+/// fine). Called only once status records the artifact: chunks deleted
+/// before that, followed by a failed status write or a crash, would leave a
+/// package that can neither find its chunks nor show its artifact. Nothing
+/// to do, and no request, for a package not uploaded in chunks.
+pub(super) async fn delete_upload_chunks(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+) -> Result<(), Error> {
+    let chunked = pkg
+        .spec
+        .source
+        .upload
+        .as_ref()
+        .is_some_and(|u| u.chunks.is_some());
+    if !chunked {
+        return Ok(());
+    }
+    let ns = pkg.namespace().unwrap_or_default();
+    let name = pkg.name_any();
+    let uid = pkg.uid().unwrap_or_default();
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let listed = api
+        .list_metadata(&ListParams::default().labels(&format!("{UPLOAD_LABEL}={name}")))
+        .await?;
+    for meta in listed.items {
+        if !meta.owner_references().iter().any(|o| o.uid == uid) {
+            continue;
+        }
+        match api.delete(&meta.name_any(), &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(e.into()),
@@ -395,6 +426,17 @@ pub(super) async fn answer_download(
             }
         }
         Err(DownloadError::Kube(e)) => return Err(e.into()),
+        Err(DownloadError::Wait(after)) => {
+            return Err(Error::Waiting {
+                reason: "DownloadRateLimited",
+                message: format!(
+                    "migrationpackage {ns}/{name} answered a download request less than {} s ago; this one is answered in {} s",
+                    ctx.download_interval.as_secs(),
+                    after.as_secs().max(1)
+                ),
+                retry_after: after,
+            });
+        }
         Err(DownloadError::Refused(message)) => PackageDownload {
             request: request.to_string(),
             chunks: 0,
@@ -421,6 +463,8 @@ pub(super) async fn answer_download(
 enum DownloadError {
     Kube(kube::Error),
     Refused(String),
+    /// Rate-limited: answer after this long.
+    Wait(Duration),
 }
 
 async fn write_download(
@@ -431,35 +475,88 @@ async fn write_download(
 ) -> Result<u32, DownloadError> {
     let ns = pkg.namespace().unwrap_or_default();
     let name = pkg.name_any();
+    let uid = pkg.uid().unwrap_or_default();
     check_package_name(&name).map_err(DownloadError::Refused)?;
-    let bytes = ctx
+    if artifact.size > MAX_DOWNLOAD_BYTES {
+        return Err(DownloadError::Refused(format!(
+            "the artifact is {} bytes; downloads through the API server carry at most {MAX_DOWNLOAD_BYTES} bytes: download it from the artifact endpoint (kubectl migrate download --endpoint)",
+            artifact.size
+        )));
+    }
+    let path = ctx
         .store
         .path(&artifact.digest)
-        .ok_or_else(|| DownloadError::Refused(format!("malformed digest {}", artifact.digest)))
-        .and_then(|p| {
-            std::fs::read(&p).map_err(|e| {
-                DownloadError::Refused(format!(
-                    "artifact {} is not in the store: {e}",
-                    artifact.digest
-                ))
-            })
-        })?;
-    if sha256(&bytes) != artifact.digest {
+        .ok_or_else(|| DownloadError::Refused(format!("malformed digest {}", artifact.digest)))?;
+
+    // One set per package: an earlier request's chunks go first. A package
+    // answers one new request per interval (the operator remembers when it
+    // last answered; a restart forgets, which costs at most one more).
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let listed = api
+        .list_metadata(&ListParams::default().labels(&format!("{DOWNLOAD_LABEL}={name}")))
+        .await
+        .map_err(DownloadError::Kube)?;
+    let this = request_id(request);
+    let answered_already = listed.items.iter().any(|meta| {
+        meta.owner_references().iter().any(|o| o.uid == uid)
+            && meta.labels().get(DOWNLOAD_REQUEST_LABEL) == Some(&this)
+    });
+    if !answered_already && let Some(wait) = ctx.download_wait(&uid) {
+        return Err(DownloadError::Wait(wait));
+    }
+    for meta in &listed.items {
+        let ours = meta.owner_references().iter().any(|o| o.uid == uid);
+        if ours && meta.labels().get(DOWNLOAD_REQUEST_LABEL) != Some(&this) {
+            match api.delete(&meta.name_any(), &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(DownloadError::Kube(e)),
+            }
+        }
+    }
+
+    // The stored file, one chunk in memory at a time: hashed whole first
+    // (nothing is written for an artifact that does not match its digest).
+    let check = path.clone();
+    let digest = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+        let mut file = std::fs::File::open(check)?;
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut file, &mut hasher)?;
+        Ok((format!("sha256:{}", hex(&hasher.finalize())), size))
+    })
+    .await
+    .map_err(|e| DownloadError::Refused(format!("reading the artifact failed: {e}")))?
+    .map_err(|e| {
+        DownloadError::Refused(format!(
+            "artifact {} is not in the store: {e}",
+            artifact.digest
+        ))
+    })?;
+    if digest.0 != artifact.digest {
         return Err(DownloadError::Refused(format!(
             "the stored artifact does not match its digest {}; nothing written",
             artifact.digest
         )));
     }
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     let labels = download_labels(&name, request);
-    let count = chunk_count(bytes.len() as u64);
-    for (index, piece) in (0u32..).zip(bytes.chunks(CHUNK_BYTES)) {
+    let count = chunk_count(digest.1);
+    let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
+        DownloadError::Refused(format!(
+            "artifact {} is not in the store: {e}",
+            artifact.digest
+        ))
+    })?;
+    let mut piece = vec![0u8; CHUNK_BYTES];
+    for index in 0..count {
+        let n = read_full(&mut file, &mut piece).await.map_err(|e| {
+            DownloadError::Refused(format!("reading artifact {} failed: {e}", artifact.digest))
+        })?;
         let cm = chunk(
             download_chunk_name(&name, request, index),
             labels.clone(),
             owner(pkg),
             index,
-            piece,
+            &piece[..n],
         );
         match api.create(&PostParams::default(), &cm).await {
             Ok(_) => {}
@@ -471,8 +568,23 @@ async fn write_download(
     Ok(count)
 }
 
+/// Fills `buf` from `file` unless the file ends first; returns the bytes read.
+async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = file.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
 /// Removes download chunks older than `older_than` in every namespace:
-/// those a client never claimed. Returns how many it removed.
+/// those a client never claimed. Only ConfigMaps a MigrationPackage owns
+/// count: the label alone is anyone's to set. Returns how many it removed.
 pub async fn remove_stale_downloads(
     client: &Client,
     older_than: Duration,
@@ -485,7 +597,11 @@ pub async fn remove_stale_downloads(
         let old = meta
             .creation_timestamp()
             .is_some_and(|t| Timestamp::now().duration_since(t.0).unsigned_abs() >= older_than);
-        if !old {
+        let chunk_of_package = meta
+            .owner_references()
+            .iter()
+            .any(|o| o.kind == "MigrationPackage" && o.api_version.starts_with(crate::api::GROUP));
+        if !old || !chunk_of_package {
             continue;
         }
         let ns = meta.namespace().unwrap_or_default();

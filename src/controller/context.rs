@@ -18,11 +18,20 @@ pub struct Context {
     pub artifact_base_url: Option<String>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Consecutive failures per object, for exponential backoff; reset on success.
-    failures: Arc<Mutex<HashMap<String, u32>>>,
+    /// Consecutive failures per object, for exponential backoff; reset on
+    /// success, and after [`FAILURES_FORGOTTEN`] without a failure.
+    failures: Arc<Mutex<HashMap<String, (u32, std::time::Instant)>>>,
     /// Object writes in flight across every import at once (see
     /// [`WRITE_SLOTS`]).
     pub write_slots: Arc<tokio::sync::Semaphore>,
+    /// Which addresses URL and object-store sources may reach.
+    pub source_network: Arc<crate::operator::SourceNetwork>,
+    /// The most bytes a URL or object-store source may bring into the store.
+    pub max_remote_bytes: u64,
+    /// A package answers at most one new download request per this long.
+    pub download_interval: std::time::Duration,
+    /// When each package (by UID) last answered a download request.
+    download_answers: Arc<Mutex<HashMap<String, std::time::Instant>>>,
 }
 
 /// Object writes in flight across all imports. One import keeps 32 in
@@ -31,6 +40,11 @@ pub struct Context {
 /// connections and queueing. The semaphore is fair (first come, first
 /// served), so no import starves while others write.
 pub const WRITE_SLOTS: usize = 64;
+
+/// A failure this long after the previous one of the same object counts as
+/// the first again (longer than the longest backoff, so a series that is
+/// still going is never cut short).
+pub const FAILURES_FORGOTTEN: std::time::Duration = std::time::Duration::from_secs(900);
 
 impl Context {
     pub fn new(
@@ -51,15 +65,39 @@ impl Context {
             metrics,
             failures: Arc::default(),
             write_slots: Arc::new(tokio::sync::Semaphore::new(WRITE_SLOTS)),
+            source_network: Arc::default(),
+            max_remote_bytes: ferry_package::Limits::default().max_uncompressed_bytes,
+            download_interval: super::chunks::DOWNLOAD_INTERVAL,
+            download_answers: Arc::default(),
         }
     }
 
-    /// Counts a failure for `key` and returns how many in a row.
+    /// Counts a failure for `key` and returns how many in a row. A failure
+    /// long after the last one starts a new series: a controller that does
+    /// not report success (or an object that succeeded in between without
+    /// saying so) must not keep the longest backoff for good.
     pub fn failed(&self, key: &str) -> u32 {
         let mut failures = self.failures.lock().expect("failure map poisoned");
-        let n = failures.entry(key.to_string()).or_insert(0);
-        *n += 1;
-        *n
+        count_failure(&mut failures, key, std::time::Instant::now())
+    }
+
+    /// How long package `uid` must wait before answering another download
+    /// request; `None` when it may answer now, which counts as its answer.
+    pub fn download_wait(&self, uid: &str) -> Option<std::time::Duration> {
+        let now = std::time::Instant::now();
+        let mut answers = self.download_answers.lock().expect("download map poisoned");
+        if answers.len() > 1024 {
+            let interval = self.download_interval;
+            answers.retain(|_, at| now.duration_since(*at) < interval);
+        }
+        if let Some(at) = answers.get(uid) {
+            let since = now.duration_since(*at);
+            if since < self.download_interval {
+                return Some(self.download_interval - since);
+            }
+        }
+        answers.insert(uid.to_string(), now);
+        None
     }
 
     /// Forgets the failures of `key`.
@@ -68,5 +106,49 @@ impl Context {
             .lock()
             .expect("failure map poisoned")
             .remove(key);
+    }
+}
+
+type Failures = HashMap<String, (u32, std::time::Instant)>;
+
+/// Counts a failure of `key` at `now`; see [`Context::failed`]. Entries
+/// forgotten anyway are dropped once the map grows, so objects that came
+/// and went do not accumulate.
+fn count_failure(failures: &mut Failures, key: &str, now: std::time::Instant) -> u32 {
+    if failures.len() > 4096 {
+        failures.retain(|_, (_, at)| now.duration_since(*at) < FAILURES_FORGOTTEN);
+    }
+    let entry = failures.entry(key.to_string()).or_insert((0, now));
+    if now.duration_since(entry.1) >= FAILURES_FORGOTTEN {
+        entry.0 = 0;
+    }
+    entry.0 += 1;
+    entry.1 = now;
+    entry.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn failures_count_in_a_row_and_start_over_after_a_quiet_spell() {
+        let mut map = Failures::new();
+        let t0 = Instant::now();
+        assert_eq!(count_failure(&mut map, "ns/a", t0), 1);
+        assert_eq!(
+            count_failure(&mut map, "ns/a", t0 + Duration::from_secs(5)),
+            2
+        );
+        assert_eq!(count_failure(&mut map, "ns/b", t0), 1);
+        let later = t0 + Duration::from_secs(5) + FAILURES_FORGOTTEN;
+        assert_eq!(count_failure(&mut map, "ns/a", later), 1);
+        // Many objects that came and went are pruned.
+        for i in 0..5000 {
+            count_failure(&mut map, &format!("ns/{i}"), t0);
+        }
+        count_failure(&mut map, "ns/new", t0 + 2 * FAILURES_FORGOTTEN);
+        assert!(map.len() < 10, "{}", map.len());
     }
 }

@@ -37,12 +37,91 @@ impl Error {
     /// watched object should bring the object back.
     pub fn retry_after(&self, attempts: u32) -> Option<Duration> {
         match self {
-            // 1s, 2s, 4s ... capped at 5 minutes.
-            Error::Kube(_) => {
-                Some(Duration::from_secs(1 << attempts.min(8)).min(Duration::from_secs(300)))
-            }
+            Error::Kube(e) => Some(backoff(attempts, server_retry_after(e))),
             Error::Waiting { retry_after, .. } => Some(*retry_after),
             Error::Stalled { .. } => None,
         }
+    }
+}
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How long the apiserver asked us to wait: `details.retryAfterSeconds` of
+/// its 429 (API Priority and Fairness, rate limits) or 5xx answer (it sets
+/// the `Retry-After` header from the same value).
+pub fn server_retry_after(e: &kube::Error) -> Option<Duration> {
+    match e {
+        kube::Error::Api(s) if s.code == 429 || s.code >= 500 => s
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|n| *n > 0)
+            .map(|n| Duration::from_secs(n.into())),
+        _ => None,
+    }
+}
+
+/// The wait before attempt `attempts + 1`: exponential (1 s, 2 s, 4 s ...
+/// up to [`MAX_BACKOFF`]) with "equal jitter" (a random point in the upper
+/// half), so objects that failed together do not come back together; never
+/// shorter than what the server asked for, plus up to a fifth of it, so a
+/// crowd told "in 5 s" spreads out.
+pub fn backoff(attempts: u32, server: Option<Duration>) -> Duration {
+    let exp = Duration::from_secs(1u64 << attempts.saturating_sub(1).min(9)).min(MAX_BACKOFF);
+    let jittered = exp.mul_f64(0.5 + fastrand::f64() * 0.5);
+    match server {
+        Some(asked) => jittered.max(asked.min(MAX_BACKOFF).mul_f64(1.0 + fastrand::f64() * 0.2)),
+        None => jittered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, retry_after: u32) -> kube::Error {
+        // As the apiserver sends it.
+        let s: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "message": "throttled", "reason": "TooManyRequests",
+            "code": code, "details": {"retryAfterSeconds": retry_after}
+        }))
+        .unwrap();
+        kube::Error::Api(s.boxed())
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        for attempts in 1..=12u32 {
+            let exp = Duration::from_secs(1u64 << (attempts - 1).min(9)).min(MAX_BACKOFF);
+            let seen: Vec<Duration> = (0..200).map(|_| backoff(attempts, None)).collect();
+            assert!(
+                seen.iter().all(|d| *d >= exp / 2 && *d <= exp),
+                "attempt {attempts}: {seen:?}"
+            );
+            // Jitter: two hundred draws are not all the same.
+            assert!(
+                seen.iter().any(|d| *d != seen[0]),
+                "no jitter at {attempts}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_servers_retry_after_is_honoured_for_429_and_5xx_only() {
+        for code in [429, 500, 503] {
+            let e = status(code, 7);
+            assert_eq!(server_retry_after(&e), Some(Duration::from_secs(7)));
+            let wait = Error::Kube(status(code, 7)).retry_after(1).unwrap();
+            assert!(
+                wait >= Duration::from_secs(7) && wait <= Duration::from_millis(8400),
+                "{code}: {wait:?}"
+            );
+        }
+        assert_eq!(server_retry_after(&status(409, 7)), None);
+        assert_eq!(server_retry_after(&status(429, 0)), None);
+        // A later attempt's own backoff wins when it is longer.
+        let wait = Error::Kube(status(429, 1)).retry_after(8).unwrap();
+        assert!(wait >= Duration::from_secs(64), "{wait:?}");
     }
 }

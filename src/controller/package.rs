@@ -146,6 +146,10 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
             .as_ref()
             .is_some_and(|a| ctx.store.path(&a.digest).is_some_and(|p| p.exists()));
     if done {
+        // Upload chunks go only once status records the artifact (a crash
+        // before that must find them again); this finishes a deletion an
+        // earlier pass did not get to.
+        chunks::delete_upload_chunks(&ctx, &pkg).await?;
         // A Ready package answers a download request (chunks through the
         // API server) once per annotation value.
         let requested = pkg.annotations().get(chunks::DOWNLOAD_REQUESTED);
@@ -198,7 +202,11 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
     let api: Api<MigrationPackage> =
         Api::namespaced(ctx.client.clone(), &pkg.namespace().unwrap_or_default());
     let after = patch.conditions.clone();
+    let stored = patch.artifact.is_some();
     apply_status(&api, pkg.as_ref(), patch).await?;
+    if stored {
+        chunks::delete_upload_chunks(&ctx, &pkg).await?;
+    }
     publish_if_changed(&ctx, pkg.as_ref(), &before, &after).await;
     ctx.succeeded(&format!(
         "{}/{}",
@@ -246,7 +254,7 @@ async fn build(
     let max_bytes = source_allowance(kind, &limits, tenant.spec.edition)
         .map_err(|m| refused("EditionLimit", m))?;
 
-    let (fetched, chunk_names) = match fetch(pkg, ctx, &ns, kind, max_bytes).await? {
+    let fetched = match fetch(pkg, ctx, &ns, kind, max_bytes).await? {
         Fetched::Bytes(bytes) => {
             if bytes.len() as u64 > max_bytes {
                 return Err(refused(
@@ -258,12 +266,9 @@ async fn build(
                     ),
                 ));
             }
-            (Fetched::Bytes(bytes), Vec::new())
+            Fetched::Bytes(bytes)
         }
-        Fetched::Chunks(received) => {
-            let names = received.chunks.clone();
-            (Fetched::Chunks(received), names)
-        }
+        received => received,
     };
     let store = ctx.store.clone();
     let verified =
@@ -274,8 +279,6 @@ async fn build(
                 message: format!("verification task failed: {e}"),
             })?;
     let (stored, summary) = verified?;
-    // Stored and verified: the upload chunks have done their work.
-    chunks::delete_chunks(ctx, &ns, &chunk_names).await?;
     let url = ctx
         .artifact_base_url
         .as_ref()
@@ -357,7 +360,8 @@ pub fn to_status_summary(s: &ferry_package::PackageSummary) -> PackageSummary {
 enum Fetched {
     /// In memory.
     Bytes(Vec<u8>),
-    /// Already streamed into the store's incoming area from upload chunks.
+    /// Already streamed into the store's incoming area (upload chunks, a
+    /// URL, an object store).
     Chunks(chunks::Received),
 }
 
@@ -376,7 +380,16 @@ async fn fetch(
         let received = chunks::receive_upload(ctx, pkg, upload, parts, max_bytes).await?;
         return Ok(Fetched::Chunks(received));
     }
-    fetch_in_memory(pkg, ctx, ns, kind, max_bytes)
+    // Streamed into the store's incoming area, never whole into memory.
+    if let Some(url) = &source.url {
+        let received = super::remote::fetch_url(ctx, ns, url, max_bytes).await?;
+        return Ok(Fetched::Chunks(received));
+    }
+    if let Some(store) = &source.object_store {
+        let received = super::remote::fetch_object_store(ctx, ns, store, max_bytes).await?;
+        return Ok(Fetched::Chunks(received));
+    }
+    fetch_in_memory(pkg, ctx, ns, kind)
         .await
         .map(Fetched::Bytes)
 }
@@ -386,7 +399,6 @@ async fn fetch_in_memory(
     ctx: &Context,
     ns: &str,
     kind: &str,
-    max_bytes: u64,
 ) -> Result<Vec<u8>, PackageError> {
     let source = &pkg.spec.source;
     if let Some(sel) = &source.config_map {
@@ -468,12 +480,6 @@ async fn fetch_in_memory(
         std::io::Read::read_to_end(&mut file, &mut bytes)
             .map_err(|e| refused("StorageFailed", e.to_string()))?;
         return Ok(bytes);
-    }
-    if let Some(url) = &source.url {
-        return super::remote::fetch_url(ctx, ns, url, max_bytes).await;
-    }
-    if let Some(store) = &source.object_store {
-        return super::remote::fetch_object_store(ctx, ns, store, max_bytes).await;
     }
     if let Some(export) = &source.export {
         return super::export::export_package(ctx, pkg, export).await;

@@ -56,6 +56,8 @@ impl OperatorProcess {
             .env("FERRY_METRICS_BIND_ADDRESS", "127.0.0.1:0")
             .env("FERRY_HEALTH_BIND_ADDRESS", "127.0.0.1:0")
             .env("FERRY_ARTIFACT_BIND_ADDRESS", "127.0.0.1:0")
+            // Test packages are served from 127.0.0.1.
+            .env("FERRY_ALLOW_PRIVATE_SOURCES", "true")
             .env("FERRY_PID_FILE", &pid_file)
             .stdin(Stdio::piped())
             .stdout(out.try_clone()?)

@@ -100,6 +100,11 @@ pub fn operator() {
             artifact_addr: Some(([127, 0, 0, 1], port).into()),
             metrics_addr: Some(([127, 0, 0, 1], metrics_port).into()),
             artifact_base_url: None,
+            // The tests serve packages from 127.0.0.1.
+            source_network: ferry::operator::SourceNetwork {
+                allow_private: true,
+                ..Default::default()
+            },
             ..Default::default()
         };
         std::thread::spawn(move || {

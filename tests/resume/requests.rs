@@ -64,6 +64,11 @@ impl InProcess {
                     let settings = ferry::operator::Settings {
                         storage_dir: storage,
                         artifact_base_url: None,
+                        // The package is served from 127.0.0.1.
+                        source_network: ferry::operator::SourceNetwork {
+                            allow_private: true,
+                            ..Default::default()
+                        },
                         ..Default::default()
                     };
                     ferry::operator::run(client, settings, async move {
