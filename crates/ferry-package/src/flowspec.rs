@@ -2612,9 +2612,14 @@ pub fn split_document(
                     }
                 }
             }
-            // Workflow-wide settings a node may inherit.
-            if let Some(o) = d.spec.get("owner") {
-                sections.insert("owner".into(), o.clone());
+            // The workflow's own settings (name, id, owner, strategy, ...),
+            // which its nodes inherit or keep as their structure.
+            for (k, v) in d.spec {
+                if !SECTIONS.contains(&k.as_str())
+                    && !["version", "kind", "metadata"].contains(&k.as_str())
+                {
+                    sections.insert(k.clone(), v.clone());
+                }
             }
             out.push(SplitObject {
                 object,

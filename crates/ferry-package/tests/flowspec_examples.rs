@@ -846,3 +846,45 @@ fn export_keeps_every_field_ferry_does_not_interpret_except_alerts() {
     }
     assert!(checked >= 25, "{checked}");
 }
+
+#[test]
+fn split_documents_keep_every_object_and_edge() {
+    use ferry_package::flowspec::split_document;
+    for name in READABLE.iter().filter(|n| **n != "ferry-unresolved.yaml") {
+        for project in [None, Some("proj")] {
+            let opts = ReadOptions {
+                project: project.map(str::to_string),
+            };
+            let (split, whole) = split_document(&load(name), &opts)
+                .unwrap_or_else(|r| panic!("{name}: {:?}", r.issues));
+            assert_eq!(split.len(), whole.objects.len(), "{name}");
+            let (imported, internal, _) = whole.edge_counts();
+            let mut sum = (0, 0, 0);
+            for s in &split {
+                // Read without the project: the split document says it all.
+                let r = read_document(&s.document, &ReadOptions::default());
+                assert!(
+                    r.issues.is_empty(),
+                    "{name} {}: {:?}",
+                    s.object.name,
+                    r.issues
+                );
+                let same: Vec<&Extracted> = r
+                    .objects
+                    .iter()
+                    .filter(|o| o.object_type == s.object.object_type)
+                    .collect();
+                assert_eq!(same.len(), 1, "{name} {}", s.object.name);
+                assert_eq!(same[0].spec, s.object.spec, "{name} {}", s.object.name);
+                assert_eq!(same[0].inner_compute, s.object.inner_compute);
+                assert_eq!(
+                    same[0].inner_resource_groups,
+                    s.object.inner_resource_groups
+                );
+                let c = r.edge_counts();
+                sum = (sum.0 + c.0, sum.1 + c.1, sum.2 + c.2);
+            }
+            assert_eq!(sum, (imported, internal, 0), "{name} {project:?}");
+        }
+    }
+}
