@@ -474,35 +474,42 @@ impl<'a> Doc<'a> {
             subject: RefCell::new("document".into()),
         };
         if layout.is_some() {
-            d.index_map(spec, &[], 0);
+            d.index_map(spec, &mut Vec::new(), 0);
             d.index_nodes();
         }
         d
     }
 
-    /// Indexes every definition with an `id` under `map`.
-    fn index_map(&mut self, map: &'a Map<String, Value>, path: &[&str], depth: usize) {
+    /// Indexes every definition with an `id` under `map`. `path` is the
+    /// keys from the nearest enclosing list item (or `spec`), a stack reused
+    /// all the way down: this runs for every document of every package.
+    fn index_map(&mut self, map: &'a Map<String, Value>, path: &mut Vec<&'a str>, depth: usize) {
         if depth > MAX_INDEX_DEPTH {
             return;
         }
         for (key, value) in map {
-            let mut p: Vec<&str> = path.to_vec();
-            p.push(key);
             match value {
                 Value::Array(items) => {
+                    path.push(key);
                     for item in items {
                         if let Value::Object(m) = item {
-                            self.register(&p, item);
+                            if m.contains_key("id") {
+                                self.register(path, item);
+                            }
                             // Below a list item, paths start afresh.
-                            self.index_map(m, &[], depth + 1);
+                            let mut inner = Vec::new();
+                            self.index_map(m, &mut inner, depth + 1);
                         }
                     }
+                    path.pop();
                 }
                 Value::Object(m) => {
+                    path.push(key);
                     if m.contains_key("id") {
-                        self.register(&p, value);
+                        self.register(path, value);
                     }
-                    self.index_map(m, &p, depth + 1);
+                    self.index_map(m, path, depth + 1);
+                    path.pop();
                 }
                 _ => {}
             }
@@ -513,20 +520,24 @@ impl<'a> Doc<'a> {
         let Some(id) = item.get("id").and_then(scalar) else {
             return;
         };
-        let mut sections: Vec<String> = Vec::new();
+        let mut add = |section: String| {
+            self.defs
+                .entry((section.clone(), id.clone()))
+                .or_insert(item);
+            let v = self.by_id.entry(id.clone()).or_default();
+            if !v
+                .iter()
+                .any(|(sec, d)| *sec == section && std::ptr::eq(*d, item))
+            {
+                v.push((section, item));
+            }
+        };
         if let Some(last) = path.last() {
-            sections.push((*last).to_string());
+            add((*last).to_string());
         }
         for i in (0..path.len().saturating_sub(1)).rev() {
-            sections.push(path[i..].join("."));
-            sections.push(path[..=i].join("."));
-        }
-        for s in sections {
-            self.defs.entry((s.clone(), id.clone())).or_insert(item);
-            let v = self.by_id.entry(id.clone()).or_default();
-            if !v.iter().any(|(sec, d)| sec == &s && std::ptr::eq(*d, item)) {
-                v.push((s, item));
-            }
+            add(path[i..].join("."));
+            add(path[..=i].join("."));
         }
     }
 
