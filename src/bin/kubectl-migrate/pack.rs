@@ -110,6 +110,11 @@ fn collect(sources: &[PathBuf]) -> Result<Vec<SourceFile>, Failure> {
                     }
                 }
             }
+        } else if meta.file_type().is_symlink() {
+            return Err(Failure::usage(format!(
+                "{}: a symbolic link; pack does not follow links, name what it points to",
+                s.display()
+            )));
         } else {
             return Err(Failure::usage(format!(
                 "{}: neither a file nor a directory",
