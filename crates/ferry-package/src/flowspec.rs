@@ -251,7 +251,9 @@ pub struct Reading {
     /// `unsupported-layout` issue naming what it has).
     pub layout: Option<Layout>,
     pub objects: Vec<Extracted>,
-    /// Every dependency edge of the document, in document order.
+    /// Every dependency edge of the document: each task's (its declared
+    /// inputs, then its flow entries), then those that belong to no task
+    /// and those inside container nodes. The order is stable.
     pub edges: Vec<Edge>,
     pub issues: Vec<Issue>,
 }
@@ -344,7 +346,6 @@ pub fn read_document(doc: &Value, opts: &ReadOptions) -> Reading {
         let issue = d.unsupported(Some(layout));
         d.issues.borrow_mut().push(issue);
     }
-    // Edges in document order of their location, for stable reports.
     Reading {
         layout: Some(layout),
         objects: out,
