@@ -41,7 +41,7 @@
 //!   no compute resource.
 //! - resourceGroup: `runtimeResource.resourceGroup` (APIs: `resourceSpec`).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
@@ -393,6 +393,10 @@ struct Scope<'a> {
     inner: bool,
     /// For inner scopes: the container node.
     container: Option<&'a Value>,
+    /// Flow entry indices by the address of the node they are about,
+    /// built once on first use (a workflow of thousands of nodes would
+    /// otherwise scan its whole flow for each node).
+    targets: OnceCell<BTreeMap<usize, Vec<usize>>>,
 }
 
 /// A parsed document with an index of its definitions by section and id.
@@ -564,6 +568,7 @@ impl<'a> Doc<'a> {
             workflow: None,
             inner: false,
             container: None,
+            targets: OnceCell::new(),
         }];
         if self.layout == Some(Layout::TopLevel) {
             out[0].path = "(top level)".into();
@@ -578,6 +583,7 @@ impl<'a> Doc<'a> {
                 workflow: Some(w),
                 inner: false,
                 container: None,
+                targets: OnceCell::new(),
             });
         }
         let mut i = 0;
@@ -604,6 +610,7 @@ impl<'a> Doc<'a> {
                         workflow: None,
                         inner: true,
                         container: Some(node),
+                        targets: OnceCell::new(),
                     });
                 }
             }
@@ -1053,15 +1060,19 @@ impl<'a> Doc<'a> {
 
     /// The flow entries of `scope` about `node`.
     fn flow_of(&self, scope: &Scope<'a>, node: &'a Value) -> Vec<(usize, &'a Value)> {
-        scope
-            .flow
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| {
-                matches!(self.node_ref(f.get("nodeId")), Lookup::Def(n) if std::ptr::eq(n, node))
-            })
-            .map(|(i, f)| (i, *f))
-            .collect()
+        let targets = scope.targets.get_or_init(|| {
+            let mut m: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for (i, f) in scope.flow.iter().enumerate() {
+                if let Lookup::Def(n) = self.node_ref(f.get("nodeId")) {
+                    m.entry(n as *const Value as usize).or_default().push(i);
+                }
+            }
+            m
+        });
+        targets
+            .get(&(node as *const Value as usize))
+            .map(|ix| ix.iter().map(|&i| (i, scope.flow[i])).collect())
+            .unwrap_or_default()
     }
 
     /// Flow entries whose node is not a task here: unknown nodes and
