@@ -16,6 +16,8 @@ use ferry::testenv::{ControlPlane, Options, User};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
+mod pack;
+
 const WAIT: Duration = Duration::from_secs(120);
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();

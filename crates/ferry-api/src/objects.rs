@@ -88,9 +88,15 @@ pub struct ScheduledTaskSpec {
     /// Whether and how the task may rerun.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun: Option<RerunPolicy>,
-    /// Upstream output names the task depends on.
+    /// Upstream output names the task depends on in the same cycle (FlowSpec
+    /// dependencies of type `Normal`, and the node's declared inputs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<String>,
+    /// Dependencies on an earlier cycle (FlowSpec `depends[].type` other
+    /// than `Normal`), kept with their type. They are not in `inputs`: a
+    /// task waiting for its own previous run is no cycle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_cycle_dependencies: Vec<CrossCycleDependency>,
     /// Output names the task produces (what downstream tasks depend on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
@@ -395,6 +401,30 @@ pub enum Recurrence {
     Skip,
     /// Scheduled, frozen.
     Pause,
+}
+
+/// A dependency of a scheduled task on an earlier cycle.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossCycleDependency {
+    /// FlowSpec's dependency type.
+    #[serde(rename = "type")]
+    pub type_: CrossCycleType,
+    /// The upstream output name. Absent for `CrossCycleDependsOnChildren`
+    /// given without one: the type alone says what it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// FlowSpec's cross-cycle dependency types.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum CrossCycleType {
+    /// On the task's own previous cycle.
+    CrossCycleDependsOnSelf,
+    /// On the previous cycle of the task's direct children.
+    CrossCycleDependsOnChildren,
+    /// On the previous cycle of another task (`output`).
+    CrossCycleDependsOnOtherNode,
 }
 
 /// Rerun policy.

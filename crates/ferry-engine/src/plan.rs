@@ -622,6 +622,12 @@ impl Ctx<'_, '_> {
                 for key in ["inputs", "outputs", "parameters"] {
                     r.apply_list(&mut s, key);
                 }
+                // Cross-cycle dependencies name outputs too.
+                if let Some(Value::Array(deps)) = s.get_mut("crossCycleDependencies") {
+                    for d in deps.iter_mut().filter_map(Value::as_object_mut) {
+                        r.apply_field(d, "output");
+                    }
+                }
                 if dry_run {
                     s.insert("recurrence".into(), "Skip".into());
                 }

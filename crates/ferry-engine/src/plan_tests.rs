@@ -222,6 +222,10 @@ fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
                 "parameters",
                 json!(["project=sales_dev", "bak=sales_dev_backup"]),
             )
+            .set(
+                "crossCycleDependencies",
+                json!([{"type": "CrossCycleDependsOnSelf", "output": "sales_dev.load"}, {"type": "CrossCycleDependsOnChildren"}]),
+            )
             .script("INSERT INTO sales_dev.load SELECT * FROM xsales_dev.t JOIN sales_dev.u;"),
         obj(Table, "sales_dev")
             .compute("sales_mc_dev")
@@ -244,6 +248,10 @@ fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
         json!(["sales_dev_root", "sales_prod.up", "sales_dev_backup.x"])
     );
     assert_eq!(task.spec.value()["outputs"], json!(["sales_prod.load"]));
+    assert_eq!(
+        task.spec.value()["crossCycleDependencies"],
+        json!([{"type": "CrossCycleDependsOnSelf", "output": "sales_prod.load"}, {"type": "CrossCycleDependsOnChildren"}])
+    );
     assert_eq!(
         task.spec.value()["parameters"],
         json!(["project=sales_prod", "bak=sales_dev_backup"])

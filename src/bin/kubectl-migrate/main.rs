@@ -10,6 +10,7 @@
 mod cluster;
 mod commands;
 mod failure;
+mod pack;
 mod render;
 mod table;
 mod transfer;
@@ -39,9 +40,10 @@ use crate::failure::{Failure, code};
 struct Cli {
     #[command(flatten)]
     connection: Connection,
-    /// Output format: human-readable tables (default), json or yaml.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
-    output: Format,
+    /// Output format: human-readable tables (default), json or yaml. For
+    /// `pack`: the package file to write (a .zip).
+    #[arg(short = 'o', long, global = true, value_parser = parse_output, default_value = "table")]
+    output: Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +57,22 @@ struct Wait {
     /// Give up waiting after this long (90s, 10m, 1h; 0 waits forever).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     timeout: Duration,
+}
+
+/// `-o`: an output format, or (for `pack`) the package file.
+#[derive(Clone, Debug, PartialEq)]
+enum Output {
+    Format(Format),
+    File(PathBuf),
+}
+
+fn parse_output(s: &str) -> Result<Output, String> {
+    if s.to_ascii_lowercase().ends_with(".zip") {
+        return Ok(Output::File(PathBuf::from(s)));
+    }
+    Format::from_str(s, true)
+        .map(Output::Format)
+        .map_err(|_| "expected table, json or yaml (or, for pack, the .zip file to write)".into())
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -152,6 +170,29 @@ enum Command {
         #[arg(long, env = "FERRY_ARTIFACT_ENDPOINT")]
         endpoint: Option<String>,
     },
+    /// Pack FlowSpec files and code files into a package zip (-o FILE.zip),
+    /// locally: one document per object, dependencies kept, the manifest
+    /// computed, the result verified as an upload would be.
+    Pack {
+        /// FlowSpec documents (.yaml, .yml, .json) and the scripts' code
+        /// files, or directories holding them.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// The source project: nodes without declared outputs get
+        /// DataWorks' default output <project>.<name>, and the package's
+        /// source.projectName is this.
+        #[arg(long)]
+        project: Option<String>,
+        /// The source tenant, for the manifest.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The source workspace, for the manifest.
+        #[arg(long)]
+        workspace: Option<String>,
+        /// The source region, for the manifest.
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Download a package's zip, checked against its digest.
     Download {
         /// The MigrationPackage.
@@ -171,7 +212,40 @@ enum Command {
 }
 
 async fn run(cli: Cli) -> Result<i32, Failure> {
-    let format = cli.output;
+    if let Command::Pack {
+        sources,
+        project,
+        tenant,
+        workspace,
+        region,
+    } = &cli.command
+    {
+        let Output::File(out) = &cli.output else {
+            return Err(Failure::usage(
+                "pack needs -o FILE.zip, the package to write",
+            ));
+        };
+        let args = pack::PackArgs {
+            sources: sources.clone(),
+            out: out.clone(),
+            project: project.clone(),
+            tenant: tenant.clone(),
+            workspace: workspace.clone(),
+            region: region.clone(),
+        };
+        let packed = pack::pack(&args)?;
+        commands::say(&pack::summary(&args, &packed));
+        return Ok(failure::code::OK);
+    }
+    let format = match &cli.output {
+        Output::Format(f) => *f,
+        Output::File(f) => {
+            return Err(Failure::usage(format!(
+                "-o {}: only pack writes a file; -o takes table, json or yaml",
+                f.display()
+            )));
+        }
+    };
     // A file that cannot be read, or is over the upload limit, is refused
     // before any connection.
     if let Command::Upload { file, .. } = &cli.command {
@@ -255,6 +329,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(failure::code::OK)
         }
+        Command::Pack { .. } => unreachable!("handled before connecting"),
         Command::Download {
             package,
             file,
@@ -335,7 +410,7 @@ mod cli_tests {
         .unwrap();
         assert_eq!(cli.connection.namespace.as_deref(), Some("sales-prod"));
         assert_eq!(cli.connection.context.as_deref(), Some("prod"));
-        assert_eq!(cli.output, Format::Json);
+        assert_eq!(cli.output, Output::Format(Format::Json));
     }
 
     #[test]
