@@ -42,6 +42,7 @@ fn workspace(name: &str, tenant: &str, namespace: &str) -> Workspace {
                 name: "serverless_default".into(),
                 type_: ResourceGroupType::Serverless,
             }],
+            default_resource_group: None,
         },
     )
 }

@@ -28,7 +28,10 @@ pub struct ObjectCommon {
     /// cannot be exported or imported.
     #[serde(default)]
     pub studio: Studio,
-    /// The object's FlowSpec document as it came, kept verbatim.
+    /// The object's FlowSpec document. An import applies its mappings here
+    /// too (project renames, compute resources, resource groups, dry-run)
+    /// and removes a quality rule's alert settings, so the document agrees
+    /// with the fields above; everything else travels as it came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub flow_spec: Option<serde_json::Value>,
@@ -46,7 +49,7 @@ pub struct ObjectCommon {
     category = "ferry",
     doc = "An auto-triggered (scheduled) task of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -111,7 +114,7 @@ pub struct ScheduledTaskSpec {
     category = "ferry",
     doc = "A table of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -158,7 +161,7 @@ pub struct TableSpec {
     category = "ferry",
     doc = "A file resource (a JAR, a Python file, an archive) of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -208,7 +211,7 @@ pub struct FileResourceSpec {
     category = "ferry",
     doc = "A user-defined function of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -255,7 +258,7 @@ pub struct FunctionSpec {
     category = "ferry",
     doc = "A data-quality monitoring rule of a workspace. Alert settings never migrate.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -305,7 +308,7 @@ pub struct QualityRuleSpec {
     category = "ferry",
     doc = "A DataService Studio API of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"

@@ -5,13 +5,16 @@
 //!
 //! - [`plan()`]: the entry point, [`Inputs`] to [`Plan`] or [`PlanError`].
 //! - [`mapping`]: compute resources, resource groups, business processes.
-//! - [`rename`]: dependency mapping (project rename, whole identifiers only).
+//! - [`rename`]: dependency mapping (project rename, every occurrence, each
+//!   replacement recorded).
+//! - [`alerts`]: quality rules' alert settings, removed on import.
 //! - [`dryrun`]: dry-run by name and by label selector.
 //! - [`naming`]: Kubernetes names, labels, content digests.
 //! - [`order`]: the order of the steps.
 //! - [`phase`]: which objects each import phase writes, commits, deploys.
 //! - [`report`]: per-object records and counts for status.
 
+pub mod alerts;
 pub mod dryrun;
 pub mod error;
 pub mod mapping;
@@ -35,10 +38,10 @@ pub use ferry_package::ObjectType;
 pub use naming::{content_digest, kube_name};
 pub use phase::{Phase, PhaseWork, work};
 pub use plan::{
-    Action, ActionCounts, Delivery, Destination, Inputs, Plan, PlannedObject, RuleLink,
-    TaskIdentity, plan,
+    Action, ActionCounts, Delivery, Destination, Inputs, ObjectReplacement, Plan, PlannedObject,
+    RuleLink, TaskIdentity, plan,
 };
-pub use rename::Renamer;
+pub use rename::{Renamer, Replacement};
 pub use report::{Outcome, Record, records, type_results};
 pub use spec_doc::SpecDoc;
 
