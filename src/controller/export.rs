@@ -1,9 +1,20 @@
 //! Export: write a package from a workspace's objects, and count it against
-//! the tenant's cumulative limit exactly once.
+//! the tenant's cumulative limit exactly once, and only when it succeeds.
+//!
+//! The seed: "Each successful export task generates one package", and the
+//! edition limit counts packages. So the slot is claimed (`claim`) only
+//! after the package is written and verified, right before it is stored;
+//! any failure of the package afterwards, or of a later attempt at the
+//! same package, releases it (`release`). Both are compare-and-swap writes
+//! of the Tenant's status keyed by the package's UID, so they are exact
+//! under concurrency and idempotent across operator restarts.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, PostParams};
 use kube::core::{Selector, SelectorExt};
@@ -121,12 +132,24 @@ where
     Ok(out)
 }
 
-/// Writes the package of `export` and claims one export of the tenant.
-pub(super) async fn export_package(
-    ctx: &Context,
-    pkg: &MigrationPackage,
-    export: &ExportSource,
-) -> Result<Vec<u8>, Refusal> {
+/// A written (not yet verified) export.
+pub(super) struct Exported {
+    pub bytes: Vec<u8>,
+    /// One line per object left out, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Most skipped objects listed in a package's status.
+const MAX_SKIPPED_LINES: usize = 100;
+
+/// The first lines of `skipped` for status (their count is kept apart).
+pub(super) fn first_lines(mut skipped: Vec<String>) -> Vec<String> {
+    skipped.truncate(MAX_SKIPPED_LINES);
+    skipped
+}
+
+/// The source workspace and its tenant.
+async fn source_of(ctx: &Context, export: &ExportSource) -> Result<(Workspace, Tenant), Refusal> {
     let Some(ws) = Api::<Workspace>::all(ctx.client.clone())
         .get_opt(&export.workspace)
         .await?
@@ -150,6 +173,17 @@ pub(super) async fn export_package(
             ),
         ));
     };
+    Ok((ws, tenant))
+}
+
+/// Writes the package of `export`. Refused early when the tenant is already
+/// at its limit (the slot itself is claimed after verification).
+pub(super) async fn export_package(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+    export: &ExportSource,
+) -> Result<Exported, Refusal> {
+    let (ws, tenant) = source_of(ctx, export).await?;
     let uid = pkg.uid().unwrap_or_default();
     let exported = tenant
         .status
@@ -173,13 +207,34 @@ pub(super) async fn export_package(
     candidates.extend(list::<ServiceApi>(ctx, ns, ObjectType::ServiceApi).await?);
     candidates.extend(list::<QualityRule>(ctx, ns, ObjectType::QualityRule).await?);
     let (taken, skipped) = select(export, candidates);
-    for line in &skipped {
-        tracing::info!(package = %pkg.name_any(), "{line}");
-    }
     let bytes = write_package(&ws, &tenant.name_any(), export.mode, &taken)
         .map_err(|e| refuse("ExportFailed", format!("writing the package failed: {e}")))?;
-    claim_export(&tenants, &tenant.name_any(), &uid).await?;
-    Ok(bytes)
+    Ok(Exported { bytes, skipped })
+}
+
+/// Counts the verified export of `pkg` against its source tenant.
+pub(super) async fn claim(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+    export: &ExportSource,
+) -> Result<(), Refusal> {
+    let (_, tenant) = source_of(ctx, export).await?;
+    let tenants: Api<Tenant> = Api::all(ctx.client.clone());
+    claim_export(&tenants, &tenant.name_any(), &pkg.uid().unwrap_or_default()).await
+}
+
+/// Gives back the slot of `pkg`, if it holds one: its export failed.
+pub(super) async fn release(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+    export: &ExportSource,
+) -> Result<(), Refusal> {
+    let Ok((_, tenant)) = source_of(ctx, export).await else {
+        // No source workspace or tenant: nothing was ever claimed there.
+        return Ok(());
+    };
+    let tenants: Api<Tenant> = Api::all(ctx.client.clone());
+    release_export(&tenants, &tenant.name_any(), &pkg.uid().unwrap_or_default()).await
 }
 
 fn write_package(
@@ -235,32 +290,104 @@ fn limit_reached(tenant: &Tenant) -> Refusal {
     )
 }
 
+/// Why one compare-and-swap of the Tenant's status did not settle.
+enum Attempt {
+    /// Someone else wrote the status first (409): read again and retry.
+    Conflict,
+    Done(Result<(), Refusal>),
+}
+
+/// Retries `attempt` on conflicts with jittered exponential backoff, so
+/// fifty exports settling at once do not retry in lockstep. After many
+/// conflicts in a row the error goes to the controller, which retries the
+/// whole reconcile later.
+async fn settle<F, Fut>(what: &str, attempt: F) -> Result<(), Refusal>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    let mut attempt = attempt;
+    let once = || {
+        let fut = attempt();
+        async move {
+            match fut.await {
+                Attempt::Conflict => Err(()),
+                Attempt::Done(r) => Ok(r),
+            }
+        }
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(5))
+        .with_max_delay(Duration::from_millis(500))
+        .with_max_times(40)
+        .with_jitter();
+    match once.retry(backoff).await {
+        Ok(r) => r,
+        Err(()) => Err(Refusal::Other(super::Error::Waiting {
+            reason: "TenantBusy",
+            message: format!("the Tenant's status kept changing while {what}; trying again"),
+            retry_after: Duration::from_secs(1),
+        })),
+    }
+}
+
+fn write_params() -> PostParams {
+    PostParams {
+        field_manager: Some("ferry-export".into()),
+        ..Default::default()
+    }
+}
+
 /// Counts one export of package `uid` against the tenant, exactly once, with
 /// optimistic concurrency: the write carries the tenant's resourceVersion, so
 /// of two concurrent claims for the last slot one gets a conflict, re-reads,
 /// and is refused.
 async fn claim_export(tenants: &Api<Tenant>, name: &str, uid: &str) -> Result<(), Refusal> {
-    loop {
-        let mut tenant = tenants.get_status(name).await?;
+    settle("claiming an export slot", || async {
+        let mut tenant = match tenants.get_status(name).await {
+            Ok(t) => t,
+            Err(e) => return Attempt::Done(Err(e.into())),
+        };
         let status = tenant.status.get_or_insert_with(Default::default);
         if status.counted_exports.iter().any(|u| u == uid) {
-            return Ok(());
+            return Attempt::Done(Ok(()));
         }
         if !edition::may_export(tenant.spec.edition, status.exported_packages) {
-            return Err(limit_reached(&tenant));
+            return Attempt::Done(Err(limit_reached(&tenant)));
         }
         status.exported_packages += 1;
         if tenant.spec.edition != Edition::Enterprise {
             status.counted_exports.push(uid.to_string());
         }
-        let params = PostParams {
-            field_manager: Some("ferry-export".into()),
-            ..Default::default()
-        };
-        match tenants.replace_status(name, &params, &tenant).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(e) => return Err(e.into()),
+        match tenants.replace_status(name, &write_params(), &tenant).await {
+            Ok(_) => Attempt::Done(Ok(())),
+            Err(kube::Error::Api(s)) if s.code == 409 => Attempt::Conflict,
+            Err(e) => Attempt::Done(Err(e.into())),
         }
-    }
+    })
+    .await
+}
+
+/// Takes back the export of package `uid`, if it was counted (Enterprise
+/// keeps no list, having no limit: nothing to take back there).
+async fn release_export(tenants: &Api<Tenant>, name: &str, uid: &str) -> Result<(), Refusal> {
+    settle("releasing an export slot", || async {
+        let mut tenant = match tenants.get_status(name).await {
+            Ok(t) => t,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Attempt::Done(Ok(())),
+            Err(e) => return Attempt::Done(Err(e.into())),
+        };
+        let status = tenant.status.get_or_insert_with(Default::default);
+        let Some(i) = status.counted_exports.iter().position(|u| u == uid) else {
+            return Attempt::Done(Ok(()));
+        };
+        status.counted_exports.remove(i);
+        status.exported_packages = status.exported_packages.saturating_sub(1);
+        match tenants.replace_status(name, &write_params(), &tenant).await {
+            Ok(_) => Attempt::Done(Ok(())),
+            Err(kube::Error::Api(s)) if s.code == 409 => Attempt::Conflict,
+            Err(e) => Attempt::Done(Err(e.into())),
+        }
+    })
+    .await
 }
