@@ -3,6 +3,7 @@
 
 mod foundation;
 mod imports;
+mod mappings;
 mod packages;
 mod sources;
 mod support;
