@@ -265,9 +265,16 @@ fn write_package(
             .map(|r| r.type_.as_str());
         let object_type =
             ferry_package::ObjectType::parse(c.object_type.kind()).expect("the six types match");
+        let mut spec = c.spec.clone();
+        if c.object_type == ObjectType::QualityRule {
+            // The seed: "Alert configurations attached to monitoring rules
+            // are not exported with the package", wherever they sit (a
+            // `ruleConfig` holding JSON included).
+            ferry_engine::alerts::strip_map(&mut spec);
+        }
         writer.add(&ferry_package::ExportedObject::from_spec(
             object_type,
-            &c.spec,
+            &spec,
             true,
             compute_type,
         ))?;
@@ -390,4 +397,75 @@ async fn release_export(tenants: &Api<Tenant>, name: &str, uid: &str) -> Result<
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace() -> Workspace {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "Workspace",
+            "metadata": {"name": "sales-dev"},
+            "spec": {"tenant": "acme", "namespace": "sales-dev", "projectName": "sales_dev",
+                     "computeResources": [{"name": "sales_mc_dev", "type": "MaxCompute"}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn alert_configurations_attached_to_monitoring_rules_are_not_exported() {
+        let spec = serde_json::json!({
+            "name": "orders_not_null", "owner": "1234567", "studio": "Legacy",
+            "table": "orders",
+            "ruleConfig": r#"{"rules":[{"ruleType":"check_null","ruleConfig":{"column":"id"}}],"alertReceivers":["ops"],"notification":{"channels":["Mail"]}}"#
+        });
+        let rule = Candidate {
+            object_type: ObjectType::QualityRule,
+            spec: spec.as_object().cloned().unwrap(),
+            labels: BTreeMap::new(),
+            state: ObjectState::Deployed,
+            changed_at: None,
+        };
+        let bytes = write_package(&workspace(), "acme", ExportMode::Full, &[rule]).unwrap();
+        let reader = ferry_package::PackageReader::open(
+            Cursor::new(bytes),
+            &ferry_package::Limits::default(),
+        )
+        .unwrap();
+        let exported = &reader.objects()[0];
+        let config = exported.spec_str("ruleConfig").unwrap();
+        let config: Value = serde_json::from_str(config).unwrap();
+        assert_eq!(
+            config,
+            serde_json::json!({"rules":[{"ruleType":"check_null","ruleConfig":{"column":"id"}}]})
+        );
+        let document = exported.flow_spec.as_str().to_ascii_lowercase();
+        assert!(
+            !document.contains("alert") && !document.contains("notif"),
+            "{document}"
+        );
+    }
+
+    #[test]
+    fn new_studio_objects_are_skipped_with_a_line_each() {
+        let c = |name: &str, studio: &str| Candidate {
+            object_type: ObjectType::ScheduledTask,
+            spec: serde_json::json!({"name": name, "studio": studio})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            labels: BTreeMap::new(),
+            state: ObjectState::Deployed,
+            changed_at: None,
+        };
+        let export: ExportSource =
+            serde_json::from_value(serde_json::json!({"workspace": "sales-dev"})).unwrap();
+        let (taken, skipped) = select(&export, vec![c("old", "Legacy"), c("new", "New")]);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(
+            skipped,
+            ["ScheduledTask/new: created in the new-version Data Studio, which cannot be exported"]
+        );
+    }
 }
