@@ -329,6 +329,84 @@ async fn an_export_that_fails_verification_is_not_counted_against_the_limit() {
     assert!(status.counted_exports.is_empty());
 }
 
+/// A counted export that fails when it is made again (its stored artifact was
+/// lost, and the workspace's tasks now form a cycle) gives its slot back:
+/// the tenant counts only packages that exist.
+#[tokio::test]
+async fn a_counted_export_that_fails_when_made_again_gives_its_slot_back() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-export-again", Edition::Basic, "expa-src", "expa-src").await;
+    let tasks: Api<ScheduledTask> = Api::namespaced(c.clone(), "expa-src");
+    tasks
+        .create(
+            &PostParams::default(),
+            &scheduled_task("load", "load", &[], &["expa_src.load"]),
+        )
+        .await
+        .unwrap();
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "expa-src");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "once",
+            serde_json::json!({"export": {"workspace": "expa-src"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "once", WAIT, settled).await;
+    let status = p.status.unwrap();
+    assert!(
+        conditions::is_true(&status.conditions, READY),
+        "{:?}",
+        status.conditions
+    );
+    let tenants: Api<Tenant> = Api::all(c.clone());
+    let counted = |t: Tenant| {
+        let s = t.status.unwrap_or_default();
+        (s.exported_packages, s.counted_exports.len())
+    };
+    assert_eq!(
+        counted(tenants.get("t-export-again").await.unwrap()),
+        (1, 1)
+    );
+
+    for (k, n, i, o) in [
+        ("a", "a", "expa_src.b", "expa_src.a"),
+        ("b", "b", "expa_src.a", "expa_src.b"),
+    ] {
+        tasks
+            .create(&PostParams::default(), &scheduled_task(k, n, &[i], &[o]))
+            .await
+            .unwrap();
+    }
+    let hex = status.artifact.unwrap().digest.replace("sha256:", "");
+    let stored = crate::support::control_plane()
+        .dir()
+        .join("artifacts/sha256")
+        .join(format!("{hex}.zip"));
+    std::fs::remove_file(&stored).unwrap();
+    // Any change makes the operator look again; it finds no artifact.
+    api.patch(
+        "once",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"metadata": {"labels": {"look": "again"}}})),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "once", WAIT, |p| {
+        p.status.as_ref().is_some_and(|s| {
+            conditions::find(&s.conditions, READY).is_some_and(|c| c.reason == "VerificationFailed")
+        })
+    })
+    .await;
+    assert!(!p.status.unwrap().problems.is_empty());
+    assert_eq!(
+        counted(tenants.get("t-export-again").await.unwrap()),
+        (0, 0)
+    );
+}
+
 /// The seed: "Import and export of tasks created in new-version Data Studio
 /// are not supported." Such objects are left out of an export, and the
 /// package's status says so, object by object.
