@@ -443,6 +443,7 @@ pub mod fixtures {
                 name: "serverless_default".into(),
                 type_: ResourceGroupType::Serverless,
             }],
+            default_resource_group: None,
         }
     }
 

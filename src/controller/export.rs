@@ -1,9 +1,20 @@
 //! Export: write a package from a workspace's objects, and count it against
-//! the tenant's cumulative limit exactly once.
+//! the tenant's cumulative limit exactly once, and only when it succeeds.
+//!
+//! The seed: "Each successful export task generates one package", and the
+//! edition limit counts packages. So the slot is claimed (`claim`) only
+//! after the package is written and verified, right before it is stored;
+//! any failure of the package afterwards, or of a later attempt at the
+//! same package, releases it (`release`). Both are compare-and-swap writes
+//! of the Tenant's status keyed by the package's UID, so they are exact
+//! under concurrency and idempotent across operator restarts.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, PostParams};
 use kube::core::{Selector, SelectorExt};
@@ -121,12 +132,24 @@ where
     Ok(out)
 }
 
-/// Writes the package of `export` and claims one export of the tenant.
-pub(super) async fn export_package(
-    ctx: &Context,
-    pkg: &MigrationPackage,
-    export: &ExportSource,
-) -> Result<Vec<u8>, Refusal> {
+/// A written (not yet verified) export.
+pub(super) struct Exported {
+    pub bytes: Vec<u8>,
+    /// One line per object left out, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Most skipped objects listed in a package's status.
+const MAX_SKIPPED_LINES: usize = 100;
+
+/// The first lines of `skipped` for status (their count is kept apart).
+pub(super) fn first_lines(mut skipped: Vec<String>) -> Vec<String> {
+    skipped.truncate(MAX_SKIPPED_LINES);
+    skipped
+}
+
+/// The source workspace and its tenant.
+async fn source_of(ctx: &Context, export: &ExportSource) -> Result<(Workspace, Tenant), Refusal> {
     let Some(ws) = Api::<Workspace>::all(ctx.client.clone())
         .get_opt(&export.workspace)
         .await?
@@ -150,6 +173,17 @@ pub(super) async fn export_package(
             ),
         ));
     };
+    Ok((ws, tenant))
+}
+
+/// Writes the package of `export`. Refused early when the tenant is already
+/// at its limit (the slot itself is claimed after verification).
+pub(super) async fn export_package(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+    export: &ExportSource,
+) -> Result<Exported, Refusal> {
+    let (ws, tenant) = source_of(ctx, export).await?;
     let uid = pkg.uid().unwrap_or_default();
     let exported = tenant
         .status
@@ -173,13 +207,34 @@ pub(super) async fn export_package(
     candidates.extend(list::<ServiceApi>(ctx, ns, ObjectType::ServiceApi).await?);
     candidates.extend(list::<QualityRule>(ctx, ns, ObjectType::QualityRule).await?);
     let (taken, skipped) = select(export, candidates);
-    for line in &skipped {
-        tracing::info!(package = %pkg.name_any(), "{line}");
-    }
     let bytes = write_package(&ws, &tenant.name_any(), export.mode, &taken)
         .map_err(|e| refuse("ExportFailed", format!("writing the package failed: {e}")))?;
-    claim_export(&tenants, &tenant.name_any(), &uid).await?;
-    Ok(bytes)
+    Ok(Exported { bytes, skipped })
+}
+
+/// Counts the verified export of `pkg` against its source tenant.
+pub(super) async fn claim(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+    export: &ExportSource,
+) -> Result<(), Refusal> {
+    let (_, tenant) = source_of(ctx, export).await?;
+    let tenants: Api<Tenant> = Api::all(ctx.client.clone());
+    claim_export(&tenants, &tenant.name_any(), &pkg.uid().unwrap_or_default()).await
+}
+
+/// Gives back the slot of `pkg`, if it holds one: its export failed.
+pub(super) async fn release(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+    export: &ExportSource,
+) -> Result<(), Refusal> {
+    let Ok((_, tenant)) = source_of(ctx, export).await else {
+        // No source workspace or tenant: nothing was ever claimed there.
+        return Ok(());
+    };
+    let tenants: Api<Tenant> = Api::all(ctx.client.clone());
+    release_export(&tenants, &tenant.name_any(), &pkg.uid().unwrap_or_default()).await
 }
 
 fn write_package(
@@ -210,9 +265,16 @@ fn write_package(
             .map(|r| r.type_.as_str());
         let object_type =
             ferry_package::ObjectType::parse(c.object_type.kind()).expect("the six types match");
+        let mut spec = c.spec.clone();
+        if c.object_type == ObjectType::QualityRule {
+            // The seed: "Alert configurations attached to monitoring rules
+            // are not exported with the package", wherever they sit (a
+            // `ruleConfig` holding JSON included).
+            ferry_engine::alerts::strip_map(&mut spec);
+        }
         writer.add(&ferry_package::ExportedObject::from_spec(
             object_type,
-            &c.spec,
+            &spec,
             true,
             compute_type,
         ))?;
@@ -235,32 +297,175 @@ fn limit_reached(tenant: &Tenant) -> Refusal {
     )
 }
 
+/// Why one compare-and-swap of the Tenant's status did not settle.
+enum Attempt {
+    /// Someone else wrote the status first (409): read again and retry.
+    Conflict,
+    Done(Result<(), Refusal>),
+}
+
+/// Retries `attempt` on conflicts with jittered exponential backoff, so
+/// fifty exports settling at once do not retry in lockstep. After many
+/// conflicts in a row the error goes to the controller, which retries the
+/// whole reconcile later.
+async fn settle<F, Fut>(what: &str, attempt: F) -> Result<(), Refusal>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    let mut attempt = attempt;
+    let once = || {
+        let fut = attempt();
+        async move {
+            match fut.await {
+                Attempt::Conflict => Err(()),
+                Attempt::Done(r) => Ok(r),
+            }
+        }
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(5))
+        .with_max_delay(Duration::from_millis(500))
+        .with_max_times(40)
+        .with_jitter();
+    match once.retry(backoff).await {
+        Ok(r) => r,
+        Err(()) => Err(Refusal::Other(super::Error::Waiting {
+            reason: "TenantBusy",
+            message: format!("the Tenant's status kept changing while {what}; trying again"),
+            retry_after: Duration::from_secs(1),
+        })),
+    }
+}
+
+fn write_params() -> PostParams {
+    PostParams {
+        field_manager: Some("ferry-export".into()),
+        ..Default::default()
+    }
+}
+
 /// Counts one export of package `uid` against the tenant, exactly once, with
 /// optimistic concurrency: the write carries the tenant's resourceVersion, so
 /// of two concurrent claims for the last slot one gets a conflict, re-reads,
 /// and is refused.
 async fn claim_export(tenants: &Api<Tenant>, name: &str, uid: &str) -> Result<(), Refusal> {
-    loop {
-        let mut tenant = tenants.get_status(name).await?;
+    settle("claiming an export slot", || async {
+        let mut tenant = match tenants.get_status(name).await {
+            Ok(t) => t,
+            Err(e) => return Attempt::Done(Err(e.into())),
+        };
         let status = tenant.status.get_or_insert_with(Default::default);
         if status.counted_exports.iter().any(|u| u == uid) {
-            return Ok(());
+            return Attempt::Done(Ok(()));
         }
         if !edition::may_export(tenant.spec.edition, status.exported_packages) {
-            return Err(limit_reached(&tenant));
+            return Attempt::Done(Err(limit_reached(&tenant)));
         }
         status.exported_packages += 1;
         if tenant.spec.edition != Edition::Enterprise {
             status.counted_exports.push(uid.to_string());
         }
-        let params = PostParams {
-            field_manager: Some("ferry-export".into()),
-            ..Default::default()
-        };
-        match tenants.replace_status(name, &params, &tenant).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(e) => return Err(e.into()),
+        match tenants.replace_status(name, &write_params(), &tenant).await {
+            Ok(_) => Attempt::Done(Ok(())),
+            Err(kube::Error::Api(s)) if s.code == 409 => Attempt::Conflict,
+            Err(e) => Attempt::Done(Err(e.into())),
         }
+    })
+    .await
+}
+
+/// Takes back the export of package `uid`, if it was counted (Enterprise
+/// keeps no list, having no limit: nothing to take back there).
+async fn release_export(tenants: &Api<Tenant>, name: &str, uid: &str) -> Result<(), Refusal> {
+    settle("releasing an export slot", || async {
+        let mut tenant = match tenants.get_status(name).await {
+            Ok(t) => t,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Attempt::Done(Ok(())),
+            Err(e) => return Attempt::Done(Err(e.into())),
+        };
+        let status = tenant.status.get_or_insert_with(Default::default);
+        let Some(i) = status.counted_exports.iter().position(|u| u == uid) else {
+            return Attempt::Done(Ok(()));
+        };
+        status.counted_exports.remove(i);
+        status.exported_packages = status.exported_packages.saturating_sub(1);
+        match tenants.replace_status(name, &write_params(), &tenant).await {
+            Ok(_) => Attempt::Done(Ok(())),
+            Err(kube::Error::Api(s)) if s.code == 409 => Attempt::Conflict,
+            Err(e) => Attempt::Done(Err(e.into())),
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace() -> Workspace {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "Workspace",
+            "metadata": {"name": "sales-dev"},
+            "spec": {"tenant": "acme", "namespace": "sales-dev", "projectName": "sales_dev",
+                     "computeResources": [{"name": "sales_mc_dev", "type": "MaxCompute"}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn alert_configurations_attached_to_monitoring_rules_are_not_exported() {
+        let spec = serde_json::json!({
+            "name": "orders_not_null", "owner": "1234567", "studio": "Legacy",
+            "table": "orders",
+            "ruleConfig": r#"{"rules":[{"ruleType":"check_null","ruleConfig":{"column":"id"}}],"alertReceivers":["ops"],"notification":{"channels":["Mail"]}}"#
+        });
+        let rule = Candidate {
+            object_type: ObjectType::QualityRule,
+            spec: spec.as_object().cloned().unwrap(),
+            labels: BTreeMap::new(),
+            state: ObjectState::Deployed,
+            changed_at: None,
+        };
+        let bytes = write_package(&workspace(), "acme", ExportMode::Full, &[rule]).unwrap();
+        let reader = ferry_package::PackageReader::open(
+            Cursor::new(bytes),
+            &ferry_package::Limits::default(),
+        )
+        .unwrap();
+        let exported = &reader.objects()[0];
+        let config = exported.spec_str("ruleConfig").unwrap();
+        let config: Value = serde_json::from_str(config).unwrap();
+        assert_eq!(
+            config,
+            serde_json::json!({"rules":[{"ruleType":"check_null","ruleConfig":{"column":"id"}}]})
+        );
+        let document = exported.flow_spec.as_str().to_ascii_lowercase();
+        assert!(
+            !document.contains("alert") && !document.contains("notif"),
+            "{document}"
+        );
+    }
+
+    #[test]
+    fn new_studio_objects_are_skipped_with_a_line_each() {
+        let c = |name: &str, studio: &str| Candidate {
+            object_type: ObjectType::ScheduledTask,
+            spec: serde_json::json!({"name": name, "studio": studio})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            labels: BTreeMap::new(),
+            state: ObjectState::Deployed,
+            changed_at: None,
+        };
+        let export: ExportSource =
+            serde_json::from_value(serde_json::json!({"workspace": "sales-dev"})).unwrap();
+        let (taken, skipped) = select(&export, vec![c("old", "Legacy"), c("new", "New")]);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(
+            skipped,
+            ["ScheduledTask/new: created in the new-version Data Studio, which cannot be exported"]
+        );
     }
 }

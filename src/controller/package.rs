@@ -81,9 +81,14 @@ pub fn source_allowance(
         "URL" | "ObjectStore" => {
             if limits.object_store_sources {
                 Ok(verify_bound)
-            } else {
+            } else if limits.local_upload {
                 Err(format!(
                     "the {edition:?} edition does not allow object-store or URL sources; Professional and Enterprise do (upgrade the edition, or upload the package locally)"
+                ))
+            } else {
+                // No local upload either: only the same tenant's exports.
+                Err(format!(
+                    "the {edition:?} edition does not allow object-store or URL sources; Professional and Enterprise do (upgrade the edition, or export the objects from one of the tenant's workspaces with spec.source.export)"
                 ))
             }
         }
@@ -248,13 +253,39 @@ async fn build(
     ctx: &Context,
     kind: &'static str,
 ) -> Result<(Artifact, PackageSummary), PackageError> {
+    let built = build_once(pkg, ctx, kind).await;
+    if built.is_err()
+        && let Some(export) = &pkg.spec.source.export
+    {
+        // The seed counts only successful exports: whatever failed (the
+        // source, the writing, verification, storage), this package holds
+        // no slot. A no-op unless an earlier attempt had claimed one.
+        super::export::release(ctx, pkg, export).await?;
+    }
+    built
+}
+
+async fn build_once(
+    pkg: &MigrationPackage,
+    ctx: &Context,
+    kind: &'static str,
+) -> Result<(Artifact, PackageSummary), PackageError> {
     let ns = pkg.namespace().unwrap_or_default();
     let (_workspace, tenant) = tenant_of_namespace(ctx, &ns).await?;
     let limits = edition::limits(tenant.spec.edition);
     let max_bytes = source_allowance(kind, &limits, tenant.spec.edition)
         .map_err(|m| refused("EditionLimit", m))?;
 
-    let fetched = match fetch(pkg, ctx, &ns, kind, max_bytes).await? {
+    let mut skipped = Vec::new();
+    let fetched = match &pkg.spec.source.export {
+        Some(export) => {
+            let exported = super::export::export_package(ctx, pkg, export).await?;
+            skipped = exported.skipped;
+            Fetched::Bytes(exported.bytes)
+        }
+        None => fetch(pkg, ctx, &ns, kind, max_bytes).await?,
+    };
+    let fetched = match fetched {
         Fetched::Bytes(bytes) => {
             if bytes.len() as u64 > max_bytes {
                 return Err(refused(
@@ -271,14 +302,27 @@ async fn build(
         received => received,
     };
     let store = ctx.store.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || verify_and_store(&store, fetched, max_bytes))
-            .await
-            .map_err(|e| Error::Stalled {
-                reason: "InternalError",
-                message: format!("verification task failed: {e}"),
-            })?;
-    let (stored, summary) = verified?;
+    let verified = tokio::task::spawn_blocking(move || verify(&store, fetched, max_bytes))
+        .await
+        .map_err(|e| Error::Stalled {
+            reason: "InternalError",
+            message: format!("verification task failed: {e}"),
+        })?;
+    let (file, stored, mut summary) = verified?;
+    if let Some(export) = &pkg.spec.source.export {
+        // Verified: only now does the export count (the seed: "each
+        // successful export task generates one package"). Claimed before
+        // the artifact is stored, so an export refused at the limit
+        // leaves nothing behind.
+        super::export::claim(ctx, pkg, export).await?;
+        summary.skipped_objects = skipped.len() as u64;
+        summary.skipped = super::export::first_lines(skipped);
+    }
+    ctx.store
+        .commit(file, &stored)
+        .map_err(|e| refused("StorageFailed", e.to_string()))?;
+    // Upload chunks are deleted by the caller once the status recording
+    // the artifact is written (a crash before that finds them again).
     let url = ctx
         .artifact_base_url
         .as_ref()
@@ -293,13 +337,14 @@ async fn build(
     ))
 }
 
-/// Verifies the whole package before it is stored: nothing unverified ever
-/// lands under a digest.
-fn verify_and_store(
+/// Receives and verifies the whole package; the caller stores it (commits
+/// the file under its digest) only after this succeeds, so nothing
+/// unverified ever lands under a digest.
+fn verify(
     store: &crate::artifact::ArtifactStore,
     fetched: Fetched,
     max_bytes: u64,
-) -> Result<(Stored, PackageSummary), PackageError> {
+) -> Result<(tempfile::NamedTempFile, Stored, PackageSummary), PackageError> {
     let (file, stored) = match fetched {
         Fetched::Bytes(bytes) => store.receive(&bytes[..], max_bytes).map_err(|e| match e {
             ReceiveError::TooLarge { limit } => refused(
@@ -322,10 +367,7 @@ fn verify_and_store(
             problems: e.problems.iter().map(ToString::to_string).collect(),
         })?;
     let summary = to_status_summary(&reader.summary());
-    store
-        .commit(file, &stored)
-        .map_err(|e| refused("StorageFailed", e.to_string()))?;
-    Ok((stored, summary))
+    Ok((file, stored, summary))
 }
 
 /// The package crate's summary in the CRD's shape.
@@ -353,6 +395,8 @@ pub fn to_status_summary(s: &ferry_package::PackageSummary) -> PackageSummary {
             })
             .collect(),
         resource_groups: s.resource_groups.clone(),
+        skipped: Vec::new(),
+        skipped_objects: 0,
     }
 }
 
@@ -480,9 +524,6 @@ async fn fetch_in_memory(
         std::io::Read::read_to_end(&mut file, &mut bytes)
             .map_err(|e| refused("StorageFailed", e.to_string()))?;
         return Ok(bytes);
-    }
-    if let Some(export) = &source.export {
-        return super::export::export_package(ctx, pkg, export).await;
     }
     Err(refused(
         "SourceNotSupported",

@@ -205,6 +205,7 @@ mod tests {
             mode: WorkspaceMode::Standard,
             compute_resources: vec![],
             resource_groups: vec![],
+            default_resource_group: None,
         }
     }
     fn compute(name: &str) -> ComputeResource {

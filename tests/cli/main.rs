@@ -589,12 +589,27 @@ async fn a_failed_import_exits_1_and_import_again_finishes_it() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("Refused"), "{}", r.stdout);
 
+    // start on a Completed task changes nothing: it says so and fails.
+    let r = migrate(&["start", "again", "-n", ns]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("importtask again in namespace cli-again is already Completed"),
+        "{}",
+        r.stderr
+    );
+
     // A user without rights is told which role to ask for.
-    let r = migrate_with(&cp.kubeconfig(User::Viewer), &["start", "again", "-n", ns]);
+    suspended_task(&c, ns, "not-mine", "p").await;
+    let r = migrate_with(
+        &cp.kubeconfig(User::Viewer),
+        &["start", "not-mine", "-n", ns],
+    );
     assert_eq!(r.code, 3, "{r:?}");
     assert!(
         r.stderr
-            .contains("forbidden to patch importtask again in namespace cli-again")
+            .contains("importtask not-mine in namespace cli-again")
+            && r.stderr.contains("forbidden to")
             && r.stderr.contains("ferry-workspace-admin"),
         "{}",
         r.stderr

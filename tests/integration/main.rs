@@ -4,6 +4,7 @@
 mod foundation;
 mod imports;
 mod ledger;
+mod mappings;
 mod packages;
 mod sources;
 mod support;

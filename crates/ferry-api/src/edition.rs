@@ -14,8 +14,9 @@
 
 use crate::{Edition, EditionLimits};
 
-/// 30 MB, the seed's local-upload limit, in bytes (MB = 2^20 bytes, as the
-/// console counts it).
+/// 30 MB, the seed's local-upload limit, in bytes: 30 × 2^20 = 31,457,280
+/// bytes (MB = 2^20 bytes, as the console counts it). A file a user's file
+/// manager shows as "30 MB" in either convention (30 × 10^6 bytes too) fits.
 pub const LOCAL_UPLOAD_LIMIT_BYTES: u64 = 30 * 1024 * 1024;
 
 /// The limits of an edition.
@@ -60,6 +61,65 @@ pub fn may_export(edition: Edition, exported: u32) -> bool {
         .is_none_or(|max| exported < max)
 }
 
+/// Where a package's bytes came from, as far as the edition table cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackageOrigin<'a> {
+    /// A local upload: a ConfigMap, a Secret, or `kubectl migrate upload`.
+    LocalUpload,
+    /// An HTTP or HTTPS URL (counted with object stores: a remote file).
+    Url,
+    /// An S3-compatible object store such as OSS.
+    ObjectStore,
+    /// Exported from a workspace of the tenant `tenant`.
+    Export { tenant: &'a str },
+}
+
+/// Whether a tenant of `edition` named `tenant` may import a package that
+/// came from `origin`, wherever the package object lives (a package in
+/// another tenant's namespace is judged by the importing tenant's edition).
+/// A refusal says why and gives only advice the edition can follow.
+///
+/// - Local upload: Standard and above (Basic: "—", not offered).
+/// - URL and object store: Professional and Enterprise.
+/// - Export: any edition from its own tenant; Basic imports nothing else
+///   (DESIGN.md's reading of "—"). Other editions may import another
+///   tenant's export.
+pub fn may_import(edition: Edition, tenant: &str, origin: PackageOrigin<'_>) -> Result<(), String> {
+    let l = limits(edition);
+    let same_tenant_only = "a Basic tenant imports only packages exported from its own workspaces";
+    match origin {
+        PackageOrigin::LocalUpload if l.local_upload => Ok(()),
+        PackageOrigin::LocalUpload => Err(format!(
+            "tenant {tenant:?} has the {edition:?} edition, which does not offer local upload: {same_tenant_only} (export the objects from one of tenant {tenant:?}'s workspaces with spec.source.export, or upgrade the edition to Standard or above)"
+        )),
+        PackageOrigin::Url | PackageOrigin::ObjectStore if l.object_store_sources => Ok(()),
+        PackageOrigin::Url | PackageOrigin::ObjectStore => {
+            let what = if origin == PackageOrigin::Url {
+                "URL"
+            } else {
+                "object-store (OSS)"
+            };
+            let advice = if l.local_upload {
+                format!(
+                    "download the package and upload it locally (up to {} MB), or upgrade the edition to Professional or Enterprise",
+                    LOCAL_UPLOAD_LIMIT_BYTES >> 20
+                )
+            } else {
+                format!(
+                    "{same_tenant_only}: export the objects from one of tenant {tenant:?}'s workspaces with spec.source.export, or upgrade the edition to Professional or Enterprise"
+                )
+            };
+            Err(format!(
+                "tenant {tenant:?} has the {edition:?} edition, which does not allow {what} packages; Professional and Enterprise do ({advice})"
+            ))
+        }
+        PackageOrigin::Export { tenant: from } if from == tenant || l.local_upload => Ok(()),
+        PackageOrigin::Export { tenant: from } => Err(format!(
+            "tenant {tenant:?} has the Basic edition and the package was exported from tenant {from:?}: {same_tenant_only} (export the objects from one of tenant {tenant:?}'s workspaces, or upgrade the edition to Standard or above)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +134,75 @@ mod tests {
         assert!(may_export(Edition::Basic, 9));
         assert!(!may_export(Edition::Basic, 10));
         assert!(may_export(Edition::Enterprise, 1_000_000));
+    }
+
+    const ALL: [Edition; 4] = [
+        Edition::Basic,
+        Edition::Standard,
+        Edition::Professional,
+        Edition::Enterprise,
+    ];
+
+    #[test]
+    fn which_edition_may_import_which_package_follows_the_seed_table() {
+        use PackageOrigin::*;
+        let own = Export { tenant: "acme" };
+        let other = Export { tenant: "globex" };
+        // (origin, Basic, Standard, Professional, Enterprise)
+        let table = [
+            (LocalUpload, [false, true, true, true]),
+            (Url, [false, false, true, true]),
+            (ObjectStore, [false, false, true, true]),
+            (own, [true, true, true, true]),
+            (other, [false, true, true, true]),
+        ];
+        for (origin, allowed) in table {
+            for (e, ok) in ALL.into_iter().zip(allowed) {
+                assert_eq!(
+                    may_import(e, "acme", origin).is_ok(),
+                    ok,
+                    "{e:?} importing {origin:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_refusal_names_the_tenant_and_edition_and_gives_advice_that_edition_can_follow() {
+        use PackageOrigin::*;
+        for origin in [LocalUpload, Url, ObjectStore, Export { tenant: "globex" }] {
+            for e in ALL {
+                let Err(msg) = may_import(e, "acme", origin) else {
+                    continue;
+                };
+                assert!(msg.contains(r#"tenant "acme""#), "{msg}");
+                assert!(msg.contains(&format!("{e:?} edition")), "{msg}");
+                assert!(msg.contains("upgrade the edition"), "{msg}");
+                if e == Edition::Basic {
+                    // Basic has no local upload: never advise it.
+                    assert!(!msg.contains("upload it locally"), "{msg}");
+                    assert!(
+                        msg.contains("spec.source.export") || msg.contains("export the objects"),
+                        "{msg}"
+                    );
+                }
+            }
+        }
+        let standard = may_import(Edition::Standard, "acme", ObjectStore).unwrap_err();
+        assert!(
+            standard.contains("upload it locally (up to 30 MB)"),
+            "{standard}"
+        );
+        let basic = may_import(Edition::Basic, "acme", Export { tenant: "globex" }).unwrap_err();
+        assert!(
+            basic.contains(r#"exported from tenant "globex""#),
+            "{basic}"
+        );
+    }
+
+    #[test]
+    fn thirty_mb_is_thirty_mebibytes() {
+        assert_eq!(LOCAL_UPLOAD_LIMIT_BYTES, 31_457_280);
     }
 
     #[test]

@@ -70,17 +70,29 @@ pub struct ImportTaskSpec {
     /// false to start the import.
     #[serde(default)]
     pub suspend: bool,
-    /// Required: one entry per compute resource the package uses, pairing it
-    /// with a destination compute resource of the same type, by display name.
-    #[schemars(length(min = 1, max = 256), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["source"]))]
+    /// One entry per compute resource the package uses, pairing it with a
+    /// destination compute resource of the same type, by display name.
+    /// Required when the package uses compute resources (the import fails in
+    /// Mapping naming each unmapped one); a package that uses none needs no
+    /// entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["source"]))]
     pub compute_resource_mapping: Vec<NameMapping>,
-    /// Resource groups to use in the destination. A source group with no
-    /// entry keeps its name when the destination has a group of that name.
+    /// Optional: resource groups to use in the destination. A source group
+    /// with no entry keeps its name when the destination has a group of that
+    /// name; otherwise it gets the destination Workspace's
+    /// `spec.defaultResourceGroup` (else its first listed group), with a
+    /// warning in the plan and the report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 256), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["source"]))]
     pub resource_group_mapping: Vec<NameMapping>,
-    /// Project names to replace in code, parameters, inputs and output names.
-    /// Not needed between workspaces of one tenant in one region.
+    /// Project names to replace: every occurrence of `sourceProject` (also
+    /// inside longer names, such as the root node `sales_dev_root`; matched
+    /// case-sensitively) in code, parameters, inputs, output names and the
+    /// FlowSpec document, each replacement listed in the plan and the
+    /// report. `newProject` is normally the destination workspace's project;
+    /// another project is flagged in the plan. Not needed between
+    /// workspaces of one tenant in one region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["sourceProject"]))]
     pub dependency_mapping: Vec<DependencyMapping>,

@@ -28,7 +28,10 @@ pub struct ObjectCommon {
     /// cannot be exported or imported.
     #[serde(default)]
     pub studio: Studio,
-    /// The object's FlowSpec document as it came, kept verbatim.
+    /// The object's FlowSpec document. An import applies its mappings here
+    /// too (project renames, compute resources, resource groups, dry-run)
+    /// and removes a quality rule's alert settings, so the document agrees
+    /// with the fields above; everything else travels as it came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub flow_spec: Option<serde_json::Value>,
@@ -46,7 +49,7 @@ pub struct ObjectCommon {
     category = "ferry",
     doc = "An auto-triggered (scheduled) task of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -117,7 +120,7 @@ pub struct ScheduledTaskSpec {
     category = "ferry",
     doc = "A table of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -164,7 +167,7 @@ pub struct TableSpec {
     category = "ferry",
     doc = "A file resource (a JAR, a Python file, an archive) of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -214,7 +217,7 @@ pub struct FileResourceSpec {
     category = "ferry",
     doc = "A user-defined function of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -261,7 +264,7 @@ pub struct FunctionSpec {
     category = "ferry",
     doc = "A data-quality monitoring rule of a workspace. Alert settings never migrate.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"
@@ -317,7 +320,7 @@ pub struct QualityRuleSpec {
     category = "ferry",
     doc = "A DataService Studio API of a workspace.",
     printcolumn(
-        name = "Name",
+        name = "Real Name",
         type_ = "string",
         json_path = ".spec.name",
         description = "The object's real name"

@@ -351,4 +351,17 @@ pub struct PackageSummary {
     /// Resource groups the objects use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_groups: Vec<String>,
+    /// Objects an export left out, one line each (`Type/name: why`):
+    /// objects created in the new-version Data Studio cannot be exported.
+    /// At most 100 lines; `skippedObjects` counts them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub skipped: Vec<String>,
+    /// How many objects the export left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_objects: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

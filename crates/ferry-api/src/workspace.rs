@@ -37,6 +37,7 @@ use crate::conditions_schema;
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.defaultResourceGroup) || (has(self.resourceGroups) && self.resourceGroups.exists(g, g.name == self.defaultResourceGroup))").message("defaultResourceGroup must name one of resourceGroups"))]
 pub struct WorkspaceSpec {
     /// Name of the Tenant the workspace belongs to.
     #[schemars(length(min = 1, max = 253))]
@@ -71,6 +72,13 @@ pub struct WorkspaceSpec {
     #[serde(default)]
     #[schemars(length(max = 256), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub resource_groups: Vec<ResourceGroup>,
+    /// The group an imported object runs on when its source group has no
+    /// entry in the ImportTask's `resourceGroupMapping` and this workspace
+    /// has no group of the same name. Must be one of `resourceGroups`. When
+    /// unset, the first of `resourceGroups` is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub default_resource_group: Option<String>,
 }
 
 /// Whether a workspace separates development from production.

@@ -48,6 +48,35 @@ pub fn object_labels(o: &PackageObject) -> BTreeMap<String, String> {
     out
 }
 
+/// Marks the task's node in its FlowSpec document as dry-run
+/// (`recurrence: Skip`), so the document and the interpreted `recurrence`
+/// agree. The node is the one of `spec.nodes` (reference nodes left out)
+/// named `task` (by `name`, else `id`), or the document's only node when
+/// none is named so (a node may take its name from its script). Returns
+/// whether a node was marked.
+pub fn mark_document(doc: &mut Value, task: &str) -> bool {
+    let Some(Value::Array(nodes)) = doc.pointer_mut("/spec/nodes") else {
+        return false;
+    };
+    let own: Vec<&mut Value> = nodes
+        .iter_mut()
+        .filter(|n| n.is_object() && n.get("reference").is_none())
+        .collect();
+    let named = |n: &Value, key: &str| n.get(key).and_then(Value::as_str) == Some(task);
+    let pos = own
+        .iter()
+        .position(|n| named(n, "name"))
+        .or_else(|| own.iter().position(|n| named(n, "id")))
+        .or_else(|| (own.len() == 1).then_some(0));
+    match pos.and_then(|i| own.into_iter().nth(i)) {
+        Some(Value::Object(node)) => {
+            node.insert("recurrence".into(), "Skip".into());
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Whether `labels` match `selector`. `Err` names an operator that is not
 /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
 pub fn matches(
@@ -81,6 +110,34 @@ pub fn matches(
         ok &= m;
     }
     Ok(ok)
+}
+
+#[cfg(test)]
+mod document_tests {
+    use serde_json::json;
+
+    use super::mark_document;
+
+    #[test]
+    fn the_tasks_node_is_marked_by_name_id_or_as_the_only_node() {
+        let mut doc = json!({"spec": {"nodes": [
+            {"id": "n0", "reference": {"output": "up"}},
+            {"id": "n1", "name": "other"},
+            {"id": "n2", "name": "load", "recurrence": "Normal"}
+        ]}});
+        assert!(mark_document(&mut doc, "load"));
+        assert_eq!(doc["spec"]["nodes"][2]["recurrence"], "Skip");
+        assert!(doc["spec"]["nodes"][1].get("recurrence").is_none());
+        let mut by_id = json!({"spec": {"nodes": [{"id": "a"}, {"id": "load"}]}});
+        assert!(mark_document(&mut by_id, "load"));
+        assert_eq!(by_id["spec"]["nodes"][1]["recurrence"], "Skip");
+        let mut only = json!({"spec": {"nodes": [{"id": "x", "script": {"name": "load"}}]}});
+        assert!(mark_document(&mut only, "load"));
+        assert_eq!(only["spec"]["nodes"][0]["recurrence"], "Skip");
+        let mut none = json!({"spec": {"nodes": [{"id": "a"}, {"id": "b"}]}});
+        assert!(!mark_document(&mut none, "load"));
+        assert!(!mark_document(&mut json!({"kind": "x"}), "load"));
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ pub enum Rule {
     ComputeResourceTypesMissing,
     /// Two entries of one mapping list share a source.
     DuplicateMapping,
-    /// A resource group has no entry and no same-named destination group.
+    /// A resource group has no entry, no same-named destination group, and
+    /// the destination has no group to fall back to.
     ResourceGroupUnmapped,
     /// A resource-group mapping names a destination group that does not exist.
     ResourceGroupNotFound,
@@ -35,6 +36,9 @@ pub enum Rule {
     DependencyCycle,
     /// `changeOwner.mode` is `Specify` without an owner.
     OwnerMissing,
+    /// `changeOwner.mode` is `NotModify`, some object has no owner, and the
+    /// user who created the import (its owner then) is not known.
+    CreatorUnknown,
 }
 
 /// One problem.

@@ -5,7 +5,9 @@
 //!
 //! - [`plan()`]: the entry point, [`Inputs`] to [`Plan`] or [`PlanError`].
 //! - [`mapping`]: compute resources, resource groups, business processes.
-//! - [`rename`]: dependency mapping (project rename).
+//! - [`rename`]: dependency mapping (project rename, every occurrence, each
+//!   replacement recorded).
+//! - [`alerts`]: quality rules' alert settings, removed on import.
 //! - [`dryrun`]: dry-run by name and by label selector.
 //! - [`naming`]: Kubernetes names, labels, content digests.
 //! - [`order`]: the order of the steps.
@@ -14,6 +16,7 @@
 //! - [`ledger`]: the import's per-object ledger, fed by the controller's
 //!   write results, and what each phase still has to do.
 
+pub mod alerts;
 pub mod dryrun;
 pub mod error;
 pub mod ledger;
@@ -39,10 +42,10 @@ pub use ledger::{Ledger, PhaseEnd, Step, WriteResult};
 pub use naming::{content_digest, kube_name};
 pub use phase::{Phase, PhaseWork, work};
 pub use plan::{
-    Action, ActionCounts, Delivery, Destination, Existing, Inputs, Plan, PlannedObject, RuleLink,
-    TaskIdentity, plan,
+    Action, ActionCounts, Delivery, Destination, Existing, Inputs, ObjectReplacement, Plan,
+    PlannedObject, RuleLink, TaskIdentity, plan,
 };
-pub use rename::Renamer;
+pub use rename::{Renamer, Replacement};
 pub use report::{ExistingObject, Failure, Outcome, Record, records, type_results};
 pub use spec_doc::SpecDoc;
 

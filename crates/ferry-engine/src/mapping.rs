@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferry_api::{NameMapping, WorkspaceSpec};
 use ferry_package::PackageObject;
 use ferry_package::flowspec::normalize_engine;
+use serde_json::Value;
 
 use crate::error::{Problem, Rule};
 
@@ -154,6 +155,22 @@ pub fn resolve_compute(
         ));
     }
 
+    if mapping.is_empty() && !used.is_empty() {
+        // One sentence for the common mistake, instead of one per resource.
+        let list: Vec<String> = used
+            .iter()
+            .map(|(n, u)| format!("{n:?} ({})", plural(u.objects, "object")))
+            .collect();
+        problems.push(Problem::new(
+            Rule::ComputeResourceUnmapped,
+            format!(
+                "spec.computeResourceMapping is empty, but the package uses compute resources {}: it is required then, one entry per resource naming a compute resource of workspace {ws_name:?} by display name ({})",
+                list.join(", "),
+                dest_names()
+            ),
+        ));
+        return BTreeMap::new();
+    }
     let mut out = BTreeMap::new();
     for (name, usage) in &used {
         let shown_type = if usage.type_.is_empty() {
@@ -212,21 +229,30 @@ pub fn resolve_compute(
     out
 }
 
-/// Resolves resource groups: an explicit entry wins (its destination must
-/// exist); a group with no entry keeps its name when the destination has a
-/// group of that name (what keeps objects working between workspaces of one
-/// tenant and region); otherwise the import fails naming the group.
+/// Resolves resource groups (the seed: the mapping is optional). An explicit
+/// entry wins (its destination must exist); a group with no entry keeps its
+/// name when the destination has a group of that name (what keeps objects
+/// working between workspaces of one tenant and region); otherwise it falls
+/// back to the destination's `defaultResourceGroup`, else its first listed
+/// group, with a warning, and the source group is added to `defaulted`.
+/// Only a destination with no group at all fails the import.
 pub fn resolve_groups(
     objects: &[PackageObject],
     mapping: &[NameMapping],
     ws_name: &str,
     ws: &WorkspaceSpec,
+    defaulted: &mut BTreeSet<String>,
     problems: &mut Vec<Problem>,
     warnings: &mut Vec<String>,
 ) -> BTreeMap<String, String> {
     let used = group_usage(objects);
     let entries = index(mapping, "resourceGroupMapping", problems);
     let dest: BTreeSet<&str> = ws.resource_groups.iter().map(|g| g.name.as_str()).collect();
+    let fallback = ws
+        .default_resource_group
+        .as_deref()
+        .filter(|g| dest.contains(g))
+        .or_else(|| ws.resource_groups.first().map(|g| g.name.as_str()));
     let mut out = BTreeMap::new();
     for (name, n) in &used {
         let by = plural(*n, "object");
@@ -243,12 +269,27 @@ pub fn resolve_groups(
             None if dest.contains(name.as_str()) => {
                 out.insert(name.clone(), name.clone());
             }
-            None => problems.push(Problem::new(
-                Rule::ResourceGroupUnmapped,
-                format!(
-                    "resource group {name:?} used by {by} has no entry in spec.resourceGroupMapping and workspace {ws_name:?} has no group of that name"
-                ),
-            )),
+            None => match fallback {
+                Some(d) => {
+                    let which = if ws.default_resource_group.as_deref() == Some(d) {
+                        "its spec.defaultResourceGroup"
+                    } else {
+                        "its first resource group (it sets no spec.defaultResourceGroup)"
+                    };
+                    warnings.push(format!(
+                        "resource group {name:?} used by {by} has no entry in spec.resourceGroupMapping and workspace {ws_name:?} has no group of that name: {} run on {d:?}, {which}",
+                        if *n == 1 { "it" } else { "they" }
+                    ));
+                    defaulted.insert(name.clone());
+                    out.insert(name.clone(), d.to_string());
+                }
+                None => problems.push(Problem::new(
+                    Rule::ResourceGroupUnmapped,
+                    format!(
+                        "resource group {name:?} used by {by} has no entry in spec.resourceGroupMapping and workspace {ws_name:?} has no resource group at all to run it on: add one to the Workspace's spec.resourceGroups"
+                    ),
+                )),
+            },
         }
     }
     for source in entries.keys().filter(|s| !used.contains_key(*s)) {
@@ -257,6 +298,60 @@ pub fn resolve_groups(
         ));
     }
     out
+}
+
+/// Applies the compute-resource and resource-group mappings to a FlowSpec
+/// document, so it names what the interpreted fields name: a datasource
+/// (`datasource` objects and the `datasources` section) whose `name` is a
+/// mapped compute resource gets the destination's display name, and every
+/// `resourceGroup` string gets its mapped group. Anything else is left as
+/// it came.
+pub fn map_document(
+    doc: &mut Value,
+    compute: &BTreeMap<String, String>,
+    groups: &BTreeMap<String, String>,
+) {
+    fn rename_datasource(v: &mut Value, compute: &BTreeMap<String, String>) {
+        if let Some(Value::String(n)) = v.get_mut("name")
+            && let Some(d) = compute.get(n.as_str())
+        {
+            *n = d.clone();
+        }
+    }
+    match doc {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                match (k.as_str(), &mut *v) {
+                    ("datasource", Value::Object(_)) => rename_datasource(v, compute),
+                    ("datasources", Value::Array(items)) => {
+                        for item in items.iter_mut() {
+                            rename_datasource(item, compute);
+                        }
+                    }
+                    ("computeResource", Value::String(n)) => {
+                        if let Some(d) = compute.get(n.as_str()) {
+                            *n = d.clone();
+                        }
+                        continue;
+                    }
+                    ("resourceGroup", Value::String(g)) => {
+                        if let Some(d) = groups.get(g.as_str()) {
+                            *g = d.clone();
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+                map_document(v, compute, groups);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                map_document(item, compute, groups);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Resolves DataService business processes: mapped ones change, others keep

@@ -11,9 +11,9 @@ use crate::error::{PlanError, Problem, Rule};
 use crate::mapping::{compute_of, group_of};
 use crate::naming::{self, kube_name};
 use crate::order::{Node, import_order};
-use crate::rename::Renamer;
+use crate::rename::{Renamer, Replacement};
 use crate::spec_doc::SpecDoc;
-use crate::{dryrun, mapping};
+use crate::{alerts, dryrun, mapping};
 
 /// The destination workspace.
 #[derive(Clone, Copy, Debug)]
@@ -154,6 +154,25 @@ pub struct PlannedObject {
     pub files: Vec<FileEntry>,
     /// Position of the object in `Inputs::objects`.
     pub source_index: usize,
+    /// Every project-name replacement made in this object's spec and
+    /// FlowSpec document (spec.dependencyMapping), field by field.
+    pub replacements: Vec<Replacement>,
+    /// What the user should know about this object although the import
+    /// goes on: a dependency that resolves to nothing, a resource group
+    /// that fell back to the destination's default.
+    pub warnings: Vec<String>,
+}
+
+/// A replacement with the object it was made in, for the plan-wide list.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReplacement {
+    #[serde(rename = "type")]
+    pub object_type: ObjectType,
+    /// The object's real name.
+    pub name: String,
+    #[serde(flatten)]
+    pub replacement: Replacement,
 }
 
 /// Counts per action.
@@ -180,6 +199,10 @@ pub struct Plan {
     pub business_process_mapping: BTreeMap<String, String>,
     /// Project renames applied.
     pub renames: BTreeMap<String, String>,
+    /// Every replacement the project renames made, object by object and
+    /// field by field, in import order (each object's list is also in
+    /// [`PlannedObject::replacements`]).
+    pub replacements: Vec<ObjectReplacement>,
     pub edition: Edition,
     /// Whether the edition commits and deploys automatically.
     pub auto_commit_and_deploy: bool,
@@ -263,11 +286,13 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         &mut problems,
         &mut warnings,
     );
+    let mut defaulted_groups = BTreeSet::new();
     let groups = mapping::resolve_groups(
         objs,
         &spec.resource_group_mapping,
         dest.name,
         ws,
+        &mut defaulted_groups,
         &mut problems,
         &mut warnings,
     );
@@ -283,9 +308,13 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
             .map(|d| (d.source_project.clone(), d.new_project.clone())),
     );
     warn_on_missing_rename(inp, &renamer, &mut warnings);
+    warn_on_foreign_new_project(inp, &mut warnings);
     let dry = dry_run_tasks(objs, spec, &mut problems);
     let owner = match spec.change_owner.mode {
-        ChangeOwnerMode::NotModify => None,
+        ChangeOwnerMode::NotModify => {
+            check_creator_known(inp, &mut problems);
+            None
+        }
         ChangeOwnerMode::Specify => match spec.change_owner.owner.as_deref() {
             Some(o) if !o.is_empty() => Some(o),
             _ => {
@@ -309,6 +338,7 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         inp,
         compute: &compute,
         groups: &groups,
+        defaulted_groups: &defaulted_groups,
         processes: &processes,
         renamer: &renamer,
         owner,
@@ -323,6 +353,7 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         .map(|(i, o)| ctx.object(i, o, dry.contains(&i)))
         .collect();
     link_rules(&mut planned, inp);
+    warn_on_unresolved_dependencies(&mut planned, inp, &mut warnings);
     for p in &mut planned {
         finish(p, &inp.identity);
     }
@@ -356,9 +387,19 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         return Err(PlanError { problems });
     }
     let mut slots: Vec<Option<PlannedObject>> = planned.into_iter().map(Some).collect();
-    let objects = order
+    let objects: Vec<PlannedObject> = order
         .into_iter()
         .map(|i| slots[i].take().expect("the order is a permutation"))
+        .collect();
+    let replacements = objects
+        .iter()
+        .flat_map(|o| {
+            o.replacements.iter().map(|r| ObjectReplacement {
+                object_type: o.object_type,
+                name: o.name.clone(),
+                replacement: r.clone(),
+            })
+        })
         .collect();
     Ok(Plan {
         objects,
@@ -367,6 +408,7 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         resource_group_mapping: groups,
         business_process_mapping: processes,
         renames: renamer.pairs().clone(),
+        replacements,
         edition: dest.edition,
         auto_commit_and_deploy: auto,
         has_tasks,
@@ -441,6 +483,111 @@ fn warn_on_missing_rename(inp: &Inputs<'_>, renamer: &Renamer, warnings: &mut Ve
     }
 }
 
+/// The seed maps dependencies to "the destination workspace name": a
+/// `newProject` that is some other project is allowed (a task may read a
+/// third workspace's tables) but worth a second look.
+fn warn_on_foreign_new_project(inp: &Inputs<'_>, warnings: &mut Vec<String>) {
+    let dest = inp.destination;
+    for m in &inp.task.dependency_mapping {
+        if m.new_project != dest.workspace.project_name && m.new_project != m.source_project {
+            warnings.push(format!(
+                "spec.dependencyMapping maps {:?} to {:?}, which is not the project of workspace {:?} ({:?}): references will point at another workspace",
+                m.source_project, m.new_project, dest.name, dest.workspace.project_name
+            ));
+        }
+    }
+}
+
+/// The seed: with Change Owner "Not Modify", an object that has no owner
+/// gets the user who created the import. When that user is unknown (no
+/// `ferry.dev/created-by` was recorded, which takes the creator admission
+/// policy of Kubernetes 1.36 or later), importing would leave such objects
+/// ownerless: refuse instead, naming them and the two ways out.
+fn check_creator_known(inp: &Inputs<'_>, problems: &mut Vec<Problem>) {
+    if !inp.creator.is_empty() {
+        return;
+    }
+    let ownerless: Vec<String> = inp
+        .objects
+        .iter()
+        .filter(|o| o.studio == Studio::Legacy && !o.name.trim().is_empty())
+        .filter(|o| o.spec_str("owner").is_none_or(str::is_empty))
+        .map(|o| format!("{}/{}", o.object_type, o.name))
+        .collect();
+    if ownerless.is_empty() {
+        return;
+    }
+    problems.push(Problem::new(
+        Rule::CreatorUnknown,
+        format!(
+            "spec.changeOwner.mode is NotModify and {} {} no owner, which then goes to the user who created the import task, but that user is not known (the task has no ferry.dev/created-by record: the creator admission policy needs Kubernetes 1.36 or later): set spec.changeOwner to {{mode: Specify, owner: <account>}}, or have the policy installed and create the task again; ownerless: {}",
+            ownerless.len(),
+            if ownerless.len() == 1 { "object has" } else { "objects have" },
+            listed(&ownerless)
+        ),
+    ));
+}
+
+/// After mapping, every scheduled task's input should be the output of a
+/// task of the package or something the destination has; one that resolves
+/// to nothing is a warning on that task (its upstream must be imported or
+/// created before it can run), never a refusal: partial exports (Custom,
+/// Incremental) routinely depend on nodes outside the package.
+///
+/// What the destination has, as far as the engine is told: its root node
+/// (`<project>_root`), its tables, and outputs `<project>.<task>` of its
+/// scheduled tasks (the usual DataWorks output name).
+fn warn_on_unresolved_dependencies(
+    planned: &mut [PlannedObject],
+    inp: &Inputs<'_>,
+    warnings: &mut Vec<String>,
+) {
+    let project = &inp.destination.workspace.project_name;
+    let root = format!("{project}_root");
+    let tasks = inp.existing.get(&ObjectType::ScheduledTask);
+    let tables = inp.existing.get(&ObjectType::Table);
+    let produced: BTreeSet<String> = planned
+        .iter()
+        .filter(|p| p.object_type == ObjectType::ScheduledTask && p.action != Action::Skip)
+        .flat_map(|p| p.outputs.iter().cloned())
+        .collect();
+    let in_destination = |input: &str| {
+        input == root
+            || inp.existing_tables.contains(input)
+            || tables.is_some_and(|t| t.contains_key(input))
+            || input
+                .strip_prefix(project.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|n| {
+                    tasks.is_some_and(|t| t.contains_key(n))
+                        || inp.existing_tables.contains(n)
+                        || tables.is_some_and(|t| t.contains_key(n))
+                })
+    };
+    let mut unresolved = 0;
+    for p in planned
+        .iter_mut()
+        .filter(|p| p.object_type == ObjectType::ScheduledTask && p.action.writes())
+    {
+        for input in &p.inputs {
+            if !produced.contains(input) && !in_destination(input) {
+                unresolved += 1;
+                p.warnings.push(format!(
+                    "input {input:?} of scheduled task {:?} is the output of no task of the package and of nothing known in workspace {:?}: the task is imported, and waits on that upstream until it exists",
+                    p.name, inp.destination.name
+                ));
+            }
+        }
+    }
+    if unresolved > 0 {
+        warnings.push(format!(
+            "{unresolved} task {} to nothing in the package or workspace {:?}: see the tasks' warnings",
+            if unresolved == 1 { "input resolves" } else { "inputs resolve" },
+            inp.destination.name
+        ));
+    }
+}
+
 /// Positions of the tasks to import as dry-run: named ones (each must be a
 /// scheduled task of the package) and those whose labels match the selector.
 fn dry_run_tasks(
@@ -493,6 +640,8 @@ struct Ctx<'c, 'a> {
     inp: &'c Inputs<'a>,
     compute: &'c BTreeMap<String, String>,
     groups: &'c BTreeMap<String, String>,
+    /// Source groups that fell back to the destination's default group.
+    defaulted_groups: &'c BTreeSet<String>,
     processes: &'c BTreeMap<String, String>,
     renamer: &'c Renamer,
     owner: Option<&'c str>,
@@ -505,7 +654,9 @@ impl Ctx<'_, '_> {
     fn object(&self, index: usize, o: &PackageObject, dry_run: bool) -> PlannedObject {
         let t = o.object_type;
         let (action, message) = self.action(o);
-        let spec = self.spec(o, dry_run);
+        let mut replacements = Vec::new();
+        let mut warnings = Vec::new();
+        let spec = self.spec(o, dry_run, &mut replacements, &mut warnings);
         let delivery = self.delivery(t, action);
         let owned = |key| strings(&spec, key).into_iter().map(String::from).collect();
         let existing = self
@@ -541,6 +692,8 @@ impl Ctx<'_, '_> {
             rule: None,
             files: o.files.clone(),
             source_index: index,
+            replacements,
+            warnings,
         }
     }
 
@@ -579,18 +732,37 @@ impl Ctx<'_, '_> {
         )
     }
 
-    fn spec(&self, o: &PackageObject, dry_run: bool) -> Map<String, Value> {
+    fn spec(
+        &self,
+        o: &PackageObject,
+        dry_run: bool,
+        reps: &mut Vec<Replacement>,
+        warnings: &mut Vec<String>,
+    ) -> Map<String, Value> {
         let t = o.object_type;
         let r = self.renamer;
         let mut s = o.spec.clone();
         s.insert("name".into(), o.name.clone().into());
         s.insert("studio".into(), "Legacy".into());
-        // Verbatim: the document as it came, not rewritten by mappings;
-        // the interpreted fields above it are what the destination uses.
-        // The package keeps it as text; it is parsed here, one object at a time.
-        let flow_spec = o.flow_spec.to_value();
+        // The FlowSpec document gets the same mappings as the interpreted
+        // fields (project renames, compute resources, resource groups,
+        // dry-run; alert settings removed), so the two never disagree about
+        // what the destination holds. Everything else in it travels as it
+        // came. The package keeps it as text; it is parsed here, one object
+        // at a time.
+        let mut flow_spec = o.flow_spec.to_value();
         if !flow_spec.is_null() {
+            self.map_document(o, &mut flow_spec, dry_run, reps);
             s.insert("flowSpec".into(), flow_spec);
+        }
+        if let Some(g) = group_of(o)
+            && self.defaulted_groups.contains(&g)
+            && let Some(d) = self.groups.get(&g)
+        {
+            warnings.push(format!(
+                "resource group {g:?} has no entry in spec.resourceGroupMapping and workspace {:?} has no group of that name: the {t} runs on the workspace's default group {d:?}",
+                self.inp.destination.name
+            ));
         }
         let owner = match self.owner {
             Some(owner) => Some(owner.to_string()),
@@ -618,14 +790,17 @@ impl Ctx<'_, '_> {
                 }
                 s.entry("script")
                     .or_insert_with(|| Value::Object(Map::new()));
-                r.apply_script(&mut s);
+                r.apply_script(&mut s, reps);
                 for key in ["inputs", "outputs", "parameters"] {
-                    r.apply_list(&mut s, key);
+                    r.apply_list(&mut s, key, reps);
                 }
                 // Cross-cycle dependencies name outputs too.
                 if let Some(Value::Array(deps)) = s.get_mut("crossCycleDependencies") {
-                    for d in deps.iter_mut().filter_map(Value::as_object_mut) {
-                        r.apply_field(d, "output");
+                    for (i, d) in deps.iter_mut().enumerate() {
+                        if let Some(d) = d.as_object_mut() {
+                            let field = format!("crossCycleDependencies[{i}].output");
+                            r.apply_at(d, "output", &field, reps);
+                        }
                     }
                 }
                 if dry_run {
@@ -633,17 +808,18 @@ impl Ctx<'_, '_> {
                 }
             }
             ObjectType::Table => {
-                r.apply_field(&mut s, "guid");
-                r.apply_field(&mut s, "ddl");
+                r.apply_field(&mut s, "guid", reps);
+                r.apply_field(&mut s, "ddl", reps);
             }
             ObjectType::QualityRule => {
                 s.entry("table").or_insert_with(|| "".into());
-                r.apply_field(&mut s, "scheduledTaskOutput");
+                r.apply_field(&mut s, "scheduledTaskOutput", reps);
                 // The seed: alert settings never leave the source workspace.
-                s.retain(|k, _| !k.to_ascii_lowercase().starts_with("alert"));
+                // The document's own copy is stripped in `map_document`.
+                alerts::strip_map(&mut s);
             }
             ObjectType::ServiceApi => {
-                r.apply_script(&mut s);
+                r.apply_script(&mut s, reps);
                 if let Some(bp) = s.get("businessProcess").and_then(Value::as_str)
                     && let Some(d) = self.processes.get(bp)
                 {
@@ -653,6 +829,27 @@ impl Ctx<'_, '_> {
             ObjectType::FileResource | ObjectType::Function => {}
         }
         s
+    }
+
+    /// Applies the task's mappings to the object's FlowSpec document:
+    /// project renames (recorded), compute resources by display name in its
+    /// datasources, resource groups, dry-run on the task's node, and the
+    /// removal of quality rules' alert settings.
+    fn map_document(
+        &self,
+        o: &PackageObject,
+        doc: &mut Value,
+        dry_run: bool,
+        reps: &mut Vec<Replacement>,
+    ) {
+        self.renamer.apply_document(doc, reps);
+        mapping::map_document(doc, self.compute, self.groups);
+        if dry_run {
+            dryrun::mark_document(doc, &o.name);
+        }
+        if o.object_type == ObjectType::QualityRule {
+            alerts::strip_document(doc);
+        }
     }
 
     fn delivery(&self, t: ObjectType, action: Action) -> Delivery {

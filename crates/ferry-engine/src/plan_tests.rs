@@ -130,6 +130,7 @@ fn every_problem_is_reported_at_once() {
         obj(Function, "f").compute("sales_emr_dev"),
         obj(Table, "new_one").new_studio(),
     ])
+    .ws(json!({"resourceGroups": []}))
     .task(json!({"dryRun": {"tasks": ["nope"]}, "changeOwner": {"mode": "Specify"}}))
     .err();
     for rule in [
@@ -194,13 +195,82 @@ fn unmapped_group_keeps_its_name_when_the_destination_has_it() {
 }
 
 #[test]
-fn unmapped_group_missing_in_destination_is_an_error() {
-    let e = Setup::new(vec![Obj::task("a").group("dev_exclusive_01")]).err();
+fn resource_group_mapping_is_optional_an_unmapped_group_gets_the_default_group_with_a_warning() {
+    // The seed: "Resource Group Mapping (optional)".
+    let p = Setup::new(vec![
+        Obj::task("a").group("dev_exclusive_01"),
+        Obj::task("b").group("serverless_default"),
+    ])
+    .ws(json!({"resourceGroups": [
+        {"name": "serverless_default", "type": "Serverless"},
+        {"name": "prod_exclusive", "type": "Scheduling"}
+    ], "defaultResourceGroup": "prod_exclusive"}))
+    .ok();
+    let a = p.get(ScheduledTask, "a").unwrap();
+    assert_eq!(
+        spec_str(a, "resourceGroup").as_deref(),
+        Some("prod_exclusive")
+    );
+    assert!(
+        a.warnings[0].contains(r#"resource group "dev_exclusive_01""#),
+        "{:?}",
+        a.warnings
+    );
+    assert!(a.warnings[0].contains(r#"default group "prod_exclusive""#));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains(r#""dev_exclusive_01" used by 1 object"#)
+                && w.contains("spec.defaultResourceGroup")),
+        "{:?}",
+        p.warnings
+    );
+    let b = p.get(ScheduledTask, "b").unwrap();
+    assert_eq!(
+        spec_str(b, "resourceGroup").as_deref(),
+        Some("serverless_default")
+    );
+    assert!(b.warnings.is_empty());
+}
+
+#[test]
+fn without_a_default_group_the_first_listed_group_is_used() {
+    let p = Setup::new(vec![Obj::task("a").group("dev_exclusive_01")]).ok();
+    assert_eq!(
+        spec_str(&p.objects[0], "resourceGroup").as_deref(),
+        Some("serverless_default")
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("its first resource group"))
+    );
+}
+
+#[test]
+fn between_workspaces_of_one_tenant_the_compute_mapping_alone_is_enough() {
+    // The seed: "configuring computing resource mappings is sufficient",
+    // even when the destination names its groups differently.
+    let p = Setup::new(vec![
+        Obj::task("a").group("dev_serverless"),
+        Obj::task("b").inputs(&["sales_dev.a"]),
+    ])
+    .ws(json!({"resourceGroups": [{"name": "prod_serverless", "type": "Serverless"}]}))
+    .ok();
+    assert_eq!(p.counts().create, 2);
+}
+
+#[test]
+fn a_workspace_without_any_group_fails_naming_the_group() {
+    let e = Setup::new(vec![Obj::task("a").group("dev_exclusive_01")])
+        .ws(json!({"resourceGroups": []}))
+        .err();
     assert!(e.has(Rule::ResourceGroupUnmapped));
     assert!(
         e.to_string()
             .contains(r#"resource group "dev_exclusive_01" used by 1 object"#)
     );
+    assert!(e.to_string().contains("no resource group at all"));
 }
 
 #[test]
@@ -214,7 +284,10 @@ fn group_mapped_to_a_missing_group_is_an_error() {
 // ---- dependency mapping --------------------------------------------------------
 
 #[test]
-fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
+fn dependency_mapping_replaces_all_occurrences_of_the_source_project_name() {
+    // The seed: "The system replaces all occurrences of the source
+    // workspace name in the imported tasks" (code, input parameters, output
+    // names): the root node and longer names included.
     let p = Setup::new(vec![
         Obj::task("load")
             .inputs(&["sales_dev_root", "sales_dev.up", "sales_dev_backup.x"])
@@ -226,7 +299,8 @@ fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
                 "crossCycleDependencies",
                 json!([{"type": "CrossCycleDependsOnSelf", "output": "sales_dev.load"}, {"type": "CrossCycleDependsOnChildren"}]),
             )
-            .script("INSERT INTO sales_dev.load SELECT * FROM xsales_dev.t JOIN sales_dev.u;"),
+            .script("INSERT INTO sales_dev.load SELECT * FROM xsales_dev.t JOIN sales_dev.u JOIN SALES_DEV.v;"),
+        Obj::task("up"),
         obj(Table, "sales_dev")
             .compute("sales_mc_dev")
             .set("guid", "odps.sales_dev.orders")
@@ -245,7 +319,7 @@ fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
     let task = p.get(ScheduledTask, "load").unwrap();
     assert_eq!(
         task.spec.value()["inputs"],
-        json!(["sales_dev_root", "sales_prod.up", "sales_dev_backup.x"])
+        json!(["sales_prod_root", "sales_prod.up", "sales_prod_backup.x"])
     );
     assert_eq!(task.spec.value()["outputs"], json!(["sales_prod.load"]));
     assert_eq!(
@@ -254,11 +328,12 @@ fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
     );
     assert_eq!(
         task.spec.value()["parameters"],
-        json!(["project=sales_prod", "bak=sales_dev_backup"])
+        json!(["project=sales_prod", "bak=sales_prod_backup"])
     );
     assert_eq!(
         task.spec.value()["script"]["content"],
-        "INSERT INTO sales_prod.load SELECT * FROM xsales_dev.t JOIN sales_prod.u;"
+        "INSERT INTO sales_prod.load SELECT * FROM xsales_prod.t JOIN sales_prod.u JOIN SALES_DEV.v;",
+        "every occurrence, case-sensitively"
     );
     let table = p.get(Table, "sales_dev").unwrap();
     assert_eq!(
@@ -286,6 +361,154 @@ fn dependency_mapping_renames_the_project_everywhere_it_is_an_identifier() {
         "SELECT * FROM sales_prod.orders"
     );
     assert_eq!(p.renames["sales_dev"], "sales_prod");
+
+    // Every replacement is recorded: object, field, before -> after, count.
+    let rec = |t, n: &str, field: &str| {
+        p.replacements
+            .iter()
+            .find(|r| r.object_type == t && r.name == n && r.replacement.field == field)
+            .unwrap_or_else(|| panic!("no record for {t}/{n} {field}: {:#?}", p.replacements))
+    };
+    let root = rec(ScheduledTask, "load", "inputs[0]");
+    assert_eq!(
+        (
+            root.replacement.before.as_str(),
+            root.replacement.after.as_str(),
+            root.replacement.count
+        ),
+        ("sales_dev_root", "sales_prod_root", 1)
+    );
+    let bak = rec(ScheduledTask, "load", "parameters[1]");
+    assert_eq!(bak.replacement.after, "sales_prod_backup");
+    let code: Vec<_> = p
+        .replacements
+        .iter()
+        .filter(|r| r.name == "load" && r.replacement.field == "script.content")
+        .map(|r| (r.replacement.before.as_str(), r.replacement.count))
+        .collect();
+    assert_eq!(
+        code,
+        [
+            ("sales_dev.load", 1),
+            ("sales_dev.u", 1),
+            ("xsales_dev.t", 1)
+        ]
+    );
+    assert_eq!(
+        rec(Table, "sales_dev", "guid").replacement.after,
+        "odps.sales_prod.orders"
+    );
+    // The per-object list is the same data.
+    assert_eq!(
+        task.replacements.len(),
+        p.replacements.iter().filter(|r| r.name == "load").count()
+    );
+}
+
+#[test]
+fn the_flowspec_document_gets_the_same_mappings_as_the_interpreted_fields() {
+    let doc = json!({
+        "version": "1.1.0",
+        "kind": "CycleWorkflow",
+        "spec": {
+            "datasources": [{"id": "ds", "name": "sales_mc_dev", "type": "odps"}],
+            "runtimeResources": [{"id": "rg", "resourceGroup": "dev_serverless"}],
+            "scripts": [{"id": "s", "language": "odps-sql",
+                         "content": "INSERT INTO sales_dev.load SELECT 1 FROM sales_dev_backup.t;"}],
+            "nodes": [{
+                "id": "n1", "name": "load", "recurrence": "Normal",
+                "script": "{{scripts.s}}", "datasource": "{{datasources.ds}}",
+                "runtimeResource": "{{runtimeResources.rg}}",
+                "outputs": {"nodeOutputs": [{"data": "sales_dev.load"}]}
+            }],
+            "flow": [{"nodeId": "{{n1}}", "depends": [{"output": "sales_dev_root"}]}]
+        }
+    });
+    let mut o = Obj::task("load")
+        .group("dev_serverless")
+        .inputs(&["sales_dev_root"]);
+    o.0.flow_spec = doc.into();
+    let p = Setup::new(vec![o])
+        .ws(json!({"resourceGroups": [{"name": "prod_serverless", "type": "Serverless"}]}))
+        .task(json!({
+            "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}],
+            "dryRun": {"tasks": ["load"]}
+        }))
+        .ok();
+    let t = p.get(ScheduledTask, "load").unwrap();
+    let s = t.spec.value();
+    let f = &s["flowSpec"]["spec"];
+    assert_eq!(s["computeResource"], "sales_mc_prod");
+    assert_eq!(f["datasources"][0]["name"], "sales_mc_prod");
+    assert_eq!(s["resourceGroup"], "prod_serverless");
+    assert_eq!(f["runtimeResources"][0]["resourceGroup"], "prod_serverless");
+    assert_eq!(s["recurrence"], "Skip");
+    assert_eq!(f["nodes"][0]["recurrence"], "Skip");
+    assert_eq!(s["outputs"], json!(["sales_prod.load"]));
+    assert_eq!(
+        f["nodes"][0]["outputs"]["nodeOutputs"][0]["data"],
+        "sales_prod.load"
+    );
+    assert_eq!(
+        f["scripts"][0]["content"],
+        "INSERT INTO sales_prod.load SELECT 1 FROM sales_prod_backup.t;"
+    );
+    assert_eq!(f["flow"][0]["depends"][0]["output"], "sales_prod_root");
+    assert_eq!(f["flow"][0]["nodeId"], "{{n1}}", "references are kept");
+    assert_eq!(f["nodes"][0]["name"], "load", "names are kept");
+    assert!(
+        t.replacements
+            .iter()
+            .any(|r| r.field == "flowSpec.spec.scripts[0].content"
+                && r.before == "sales_dev_backup.t")
+    );
+}
+
+#[test]
+fn a_dependency_outside_the_package_is_mapped_and_a_warning_when_it_resolves_to_nothing() {
+    let p = Setup::new(vec![Obj::task("report").inputs(&[
+        "sales_dev_root",
+        "sales_dev.load",
+        "sales_dev.not_exported",
+        "sales_dev.orders",
+    ])])
+    .existing(ScheduledTask, "load")
+    .existing(Table, "orders")
+    .task(
+        json!({"dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]}),
+    )
+    .ok();
+    let t = p.get(ScheduledTask, "report").unwrap();
+    assert_eq!(t.action, Action::Create, "imported all the same");
+    // The root node and the destination's own task and table resolve.
+    assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+    assert!(t.warnings[0].contains(r#"input "sales_prod.not_exported""#));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("1 task input resolves to nothing"))
+    );
+    // Without a mapping the source's names resolve to nothing either.
+    let p = Setup::new(vec![Obj::task("report").inputs(&["sales_dev_root"])]).ok();
+    assert_eq!(p.objects[0].warnings.len(), 1);
+}
+
+#[test]
+fn a_new_project_that_is_not_the_destinations_is_flagged() {
+    let p = Setup::new(vec![Obj::task("load")])
+        .task(json!({"dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_test"}]}))
+        .ok();
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains(r#"maps "sales_dev" to "sales_test", which is not the project of workspace "sales-prod" ("sales_prod")"#)),
+        "{:?}",
+        p.warnings
+    );
+    let p = Setup::new(vec![Obj::task("load")])
+        .task(json!({"dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]}))
+        .ok();
+    assert!(!p.warnings.iter().any(|w| w.contains("not the project")));
 }
 
 #[test]
@@ -410,6 +633,27 @@ fn not_modify_keeps_owners_and_gives_ownerless_objects_the_creator() {
         spec_str(p.get(Table, "blank").unwrap(), "owner").as_deref(),
         Some("creator-42")
     );
+}
+
+#[test]
+fn not_modify_with_an_unknown_creator_refuses_naming_the_ownerless_objects_and_the_fix() {
+    let mut s = Setup::new(vec![Obj::task("owned"), obj(Table, "ownerless")]);
+    s.creator = String::new();
+    let e = s.err();
+    assert!(e.has(Rule::CreatorUnknown));
+    let msg = e.to_string();
+    assert!(msg.contains("Table/ownerless"), "{msg}");
+    assert!(!msg.contains("owned"), "{msg}");
+    assert!(msg.contains("mode: Specify"), "{msg}");
+    assert!(msg.contains("Kubernetes 1.36"), "{msg}");
+    // Every object owned, or Specify: no creator needed.
+    let mut s = Setup::new(vec![Obj::task("owned")]);
+    s.creator = String::new();
+    s.ok();
+    let mut s = Setup::new(vec![obj(Table, "ownerless")])
+        .task(json!({"changeOwner": {"mode": "Specify", "owner": "777"}}));
+    s.creator = String::new();
+    s.ok();
 }
 
 #[test]
@@ -567,9 +811,7 @@ fn rules_import_last_after_tasks_and_attach_to_known_tables() {
             .set("scheduledTaskOutput", "sales_dev.a"),
         obj(QualityRule, "r_dest").set("table", "dest_only"),
         obj(QualityRule, "r_engine").set("table", "engine_only"),
-        obj(QualityRule, "r_missing")
-            .set("table", "nowhere")
-            .set("alertReceivers", "ops"),
+        obj(QualityRule, "r_missing").set("table", "nowhere"),
         obj(Table, "t"),
         Obj::task("a"),
         Obj::task("b").outputs(&["sales_dev.a", "sales_dev.b"]),
@@ -595,14 +837,6 @@ fn rules_import_last_after_tasks_and_attach_to_known_tables() {
             .unwrap()
             .contains("attaches when the table appears")
     );
-    assert!(
-        !p.get(QualityRule, "r_missing")
-            .unwrap()
-            .spec
-            .value()
-            .contains_key("alertReceivers"),
-        "alert settings never migrate"
-    );
     // Rules wait for tasks: none in Importing, all in ImportingRules.
     assert!(
         work(&p, Phase::Importing)
@@ -612,6 +846,36 @@ fn rules_import_last_after_tasks_and_attach_to_known_tables() {
     );
     assert_eq!(work(&p, Phase::ImportingRules).write.len(), 4);
     assert_eq!(work(&p, Phase::ImportingRules).deploy.len(), 4);
+}
+
+#[test]
+fn alert_configurations_attached_to_monitoring_rules_are_not_imported() {
+    // The real rule shape (dqc.yaml of the FlowSpec examples) with alert
+    // settings a third-party package might carry beside it.
+    let bytes = include_bytes!("../../ferry-package/tests/flowspec/dqc.yaml");
+    let mut doc = ferry_package::flowspec::parse_document("dqc.yaml", bytes).unwrap();
+    let clean = doc.clone();
+    doc["spec"]["dqcRules"][0]["alertConfig"] = json!({"receivers": ["ops"], "channels": ["Mail"]});
+    doc["spec"]["dqcRules"][0]["notifications"] = json!([{"type": "DingTalk"}]);
+    let mut o = obj(QualityRule, "rule1")
+        .set("table", "test_table")
+        .set(
+            "ruleConfig",
+            clean["spec"]["dqcRules"][0]["ruleConfig"].clone(),
+        )
+        .set("alertReceivers", "ops");
+    o.0.flow_spec = doc.into();
+    let p = Setup::new(vec![o]).ok();
+    let spec = p.objects[0].spec.value();
+    assert!(!spec.contains_key("alertReceivers"));
+    assert_eq!(
+        spec["ruleConfig"],
+        clean["spec"]["dqcRules"][0]["ruleConfig"]
+    );
+    assert_eq!(
+        spec["flowSpec"], clean,
+        "the document loses exactly its alert settings"
+    );
 }
 
 #[test]

@@ -153,7 +153,7 @@ impl<R: Read + Seek> PackageReader<R> {
                 outputs: o.spec_strings("outputs"),
             })
             .collect();
-        let dep_problems = check_dependencies(&tasks, manifest.source.project_name.as_deref());
+        let dep_problems = check_dependencies(&tasks);
         v.problems.extend(dep_problems);
         if !v.problems.is_empty() {
             return fail(v.problems);

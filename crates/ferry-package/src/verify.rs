@@ -151,11 +151,6 @@ pub enum Problem {
         output: String,
         tasks: Vec<String>,
     },
-    /// A task input in the source project that no task in the package produces.
-    DanglingDependency {
-        task: String,
-        input: String,
-    },
     /// Tasks that depend on each other in a loop (names in order, first repeated).
     DependencyCycle {
         cycle: Vec<String>,
@@ -210,7 +205,6 @@ impl Problem {
             Problem::InvalidPackageName { .. } => "invalid-package-name",
             Problem::DuplicateName { .. } => "duplicate-name",
             Problem::DuplicateOutput { .. } => "duplicate-output",
-            Problem::DanglingDependency { .. } => "dangling-dependency",
             Problem::DependencyCycle { .. } => "dependency-cycle",
             Problem::UnknownType { .. } => "unknown-type",
             Problem::NewStudioObject { .. } => "new-studio-object",
@@ -220,7 +214,7 @@ impl Problem {
     }
 
     /// Every rule code, for documentation and exhaustive tests.
-    pub const RULES: [&'static str; 29] = [
+    pub const RULES: [&'static str; 28] = [
         "oversize",
         "corrupt-archive",
         "path-escape",
@@ -244,7 +238,6 @@ impl Problem {
         "invalid-package-name",
         "duplicate-name",
         "duplicate-output",
-        "dangling-dependency",
         "dependency-cycle",
         "unknown-type",
         "new-studio-object",
@@ -370,10 +363,6 @@ impl std::fmt::Display for Problem {
                 "output {output:?}: produced by more than one task ({})",
                 quoted(tasks)
             ),
-            Problem::DanglingDependency { task, input } => write!(
-                f,
-                "ScheduledTask {task:?}: input {input:?} belongs to the source project but no task in the package produces it"
-            ),
             Problem::DependencyCycle { cycle } => write!(
                 f,
                 "ScheduledTask {:?}: dependency cycle {}",
@@ -497,20 +486,17 @@ pub struct TaskDeps<'a> {
     pub outputs: Vec<&'a str>,
 }
 
-/// Dependency rules among the package's tasks.
+/// Dependency rules among the package's tasks: an output produced by more
+/// than one task (`duplicate-output`), and cycles among in-package tasks,
+/// reported once per strongly connected component naming one loop through
+/// it (`dependency-cycle`).
 ///
-/// An input is *internal* when it is an output name of the source project
-/// (`<project>.` prefix): the source project's tasks only exist in the
-/// destination if the package brings them, so such an input must be
-/// produced by a task in the package (`dangling-dependency`). Any other
-/// input (another project's outputs, the workspace root node
-/// `<project>_root`, table GUIDs) is an external reference that stays
-/// valid and is not checked. Without a source project name, no input can be
-/// judged internal.
-///
-/// Cycles among in-package tasks are reported once per strongly connected
-/// component, naming one loop through it (`dependency-cycle`).
-pub fn check_dependencies(tasks: &[TaskDeps<'_>], project: Option<&str>) -> Vec<Problem> {
+/// An input that no task of the package produces is not a problem here:
+/// Custom and Incremental exports leave upstream tasks out, and the seed's
+/// dependency mapping exists for exactly those references. The import's
+/// plan maps them and warns about one that resolves to nothing in the
+/// destination.
+pub fn check_dependencies(tasks: &[TaskDeps<'_>]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut producers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, t) in tasks.iter().enumerate() {
@@ -529,28 +515,12 @@ pub fn check_dependencies(tasks: &[TaskDeps<'_>], project: Option<&str>) -> Vec<
             });
         }
     }
-    let prefix = project.filter(|p| !p.is_empty()).map(|p| format!("{p}."));
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
     for (i, t) in tasks.iter().enumerate() {
         for input in &t.inputs {
-            match producers.get(input) {
-                Some(p) => {
-                    for &j in p {
-                        if !edges[i].contains(&j) {
-                            edges[i].push(j);
-                        }
-                    }
-                }
-                None => {
-                    if prefix
-                        .as_ref()
-                        .is_some_and(|pre| input.starts_with(pre.as_str()))
-                    {
-                        problems.push(Problem::DanglingDependency {
-                            task: t.name.to_string(),
-                            input: input.to_string(),
-                        });
-                    }
+            for &j in producers.get(input).into_iter().flatten() {
+                if !edges[i].contains(&j) {
+                    edges[i].push(j);
                 }
             }
         }
@@ -709,24 +679,17 @@ mod tests {
     }
 
     #[test]
-    fn dangling_inputs_only_for_the_source_project() {
+    fn inputs_produced_outside_the_package_are_not_refused() {
+        // Custom and Incremental exports: the upstream was not selected.
         let tasks = [
             task("a", &["sales_dev_root"], &["sales_dev.a"]),
             task(
                 "b",
-                &["sales_dev.a", "other.x", "sales_dev.gone"],
+                &["sales_dev.a", "other.x", "sales_dev.not_exported"],
                 &["sales_dev.b"],
             ),
         ];
-        let p = check_dependencies(&tasks, Some("sales_dev"));
-        assert_eq!(
-            p,
-            vec![Problem::DanglingDependency {
-                task: "b".into(),
-                input: "sales_dev.gone".into()
-            }]
-        );
-        assert!(check_dependencies(&tasks, None).is_empty());
+        assert!(check_dependencies(&tasks).is_empty());
     }
 
     #[test]
@@ -738,7 +701,7 @@ mod tests {
             task("d", &["p.c"], &["p.d"]),
             task("self", &["p.self"], &["p.self"]),
         ];
-        let p = check_dependencies(&tasks, Some("p"));
+        let p = check_dependencies(&tasks);
         assert_eq!(p.len(), 2, "{p:?}");
         assert_eq!(
             p[0],
@@ -761,7 +724,7 @@ mod tests {
     #[test]
     fn duplicate_outputs_are_reported() {
         let tasks = [task("a", &[], &["p.x"]), task("b", &[], &["p.x"])];
-        let p = check_dependencies(&tasks, Some("p"));
+        let p = check_dependencies(&tasks);
         assert_eq!(p[0].rule(), "duplicate-output");
     }
 
@@ -780,6 +743,6 @@ mod tests {
                 outputs: vec![outs[i].as_str()],
             })
             .collect();
-        assert!(check_dependencies(&tasks, Some("p")).is_empty());
+        assert!(check_dependencies(&tasks).is_empty());
     }
 }

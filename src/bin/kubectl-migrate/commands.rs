@@ -350,6 +350,24 @@ pub async fn start(
     timeout: Duration,
 ) -> Result<i32, Failure> {
     let api: Api<ImportTask> = Api::namespaced(c.client.clone(), &c.namespace);
+    let subject = task_subject(c, name);
+    let current = api.get(name).await.map_err(|e| subject.error("get", e))?;
+    let ns = &c.namespace;
+    // Starting a finished task would change nothing: say so and fail, so
+    // a script does not take it for a new import.
+    match current.status.as_ref().map(|s| s.phase) {
+        Some(ImportPhase::Completed) => {
+            return Err(Failure::usage(format!(
+                "importtask {name} in namespace {ns} is already Completed: there is nothing to start; read its report with `kubectl migrate report {name} -n {ns}`, or create a new import task to import again"
+            )));
+        }
+        Some(ImportPhase::ImportFailed) => {
+            return Err(Failure::usage(format!(
+                "importtask {name} in namespace {ns} failed (ImportFailed): start does not rerun it; fix the cause, then run `kubectl migrate import-again {name} -n {ns} --wait`"
+            )));
+        }
+        _ => {}
+    }
     let task = api
         .patch(
             name,
@@ -357,7 +375,7 @@ pub async fn start(
             &Patch::Merge(json!({"spec": {"suspend": false}})),
         )
         .await
-        .map_err(|e| task_subject(c, name).error("patch", e))?;
+        .map_err(|e| subject.error("patch", e))?;
     let phase = task.status.as_ref().map(|s| s.phase);
     if !wait {
         let view = PlanView::of(&task);

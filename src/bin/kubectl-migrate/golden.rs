@@ -77,7 +77,7 @@ fn refused_package() -> MigrationPackage {
             "sourceKind": "ConfigMap",
             "problems": [
                 "entry ../etc/passwd: path escapes the package",
-                "ScheduledTask load_orders: depends on missing_task, which is neither in the package nor in the destination"
+                "ScheduledTask \"a\": dependency cycle \"a\" -> \"b\" -> \"a\" (rule: dependency-cycle)"
             ],
             "conditions": [
                 condition("Ready", "False", "Invalid", "2 problem(s)"),
@@ -86,6 +86,63 @@ fn refused_package() -> MigrationPackage {
         }
     }))
     .unwrap()
+}
+
+fn exported_package(ready: bool) -> MigrationPackage {
+    let status = if ready {
+        json!({
+            "observedGeneration": 1,
+            "sourceKind": "Export",
+            "artifact": {"digest": "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9", "size": 9120},
+            "summary": {
+                "sourceTenant": "acme", "sourceWorkspace": "sales-dev",
+                "sourceProject": "sales_dev", "sourceRegion": "cn-shanghai",
+                "totalObjects": 3,
+                "objects": {"ScheduledTask": 2, "Table": 1},
+                "computeResources": [{"name": "sales_mc_dev", "type": "MaxCompute"}],
+                "resourceGroups": ["dev_serverless"],
+                "skipped": [
+                    "ScheduledTask/新版_job: created in the new-version Data Studio, which cannot be exported",
+                    "Table/staging_v2: created in the new-version Data Studio, which cannot be exported"
+                ],
+                "skippedObjects": 2
+            },
+            "conditions": [condition("Ready", "True", "Verified", "verified 3 objects")]
+        })
+    } else {
+        json!({
+            "observedGeneration": 1,
+            "sourceKind": "Export",
+            "problems": ["ScheduledTask \"a\": dependency cycle \"a\" -> \"b\" -> \"a\" (rule: dependency-cycle)"],
+            "conditions": [
+                condition("Ready", "False", "VerificationFailed", "1 problem(s)"),
+                condition("Stalled", "True", "VerificationFailed", "1 problem(s)")
+            ]
+        })
+    };
+    serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage",
+        "metadata": {"name": "sales-export", "namespace": "sales-dev", "generation": 1},
+        "spec": {"source": {"export": {"workspace": "sales-dev"}}},
+        "status": status
+    }))
+    .unwrap()
+}
+
+#[test]
+fn golden_preview_export_lists_objects_skipped_at_export() {
+    check(
+        "preview-exported.txt",
+        &render::preview(&PackageView::of(&exported_package(true))),
+    );
+}
+
+#[test]
+fn golden_preview_refused_export_is_not_counted() {
+    check(
+        "preview-export-refused.txt",
+        &render::preview(&PackageView::of(&exported_package(false))),
+    );
 }
 
 fn spec() -> serde_json::Value {
@@ -260,12 +317,12 @@ fn records() -> Vec<Record> {
             ),
         ),
         record(
-            ObjectType::ScheduledTask,
-            "new_studio_job",
-            Action::Skip,
-            Outcome::Skipped,
+            ObjectType::Function,
+            "to_date_cn",
+            Action::Create,
+            Outcome::Created,
             (false, false),
-            Some("authored in the new-version Data Studio,\nwhich cannot migrate"),
+            Some("spec.committingRules.functions is DoNotCommit"),
         ),
         rule,
     ]
@@ -299,6 +356,32 @@ fn golden_plan_editing() {
     check(
         "plan-editing.txt",
         &render::plan(&PlanView::of(&editing_task())),
+    );
+}
+
+/// A task in Editing whose settings cannot be planned: the plan says what
+/// to fix and does not suggest starting it.
+#[test]
+fn golden_plan_mapping_error() {
+    let task: ImportTask = serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+        "metadata": {"name": "q4", "namespace": "sales-prod", "generation": 1},
+        "spec": spec(),
+        "status": {
+            "observedGeneration": 1,
+            "phase": "Editing",
+            "conditions": [
+                condition("Ready", "False", "MappingFailed",
+                    "compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping"),
+                condition("Stalled", "True", "MappingFailed",
+                    "compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping")
+            ]
+        }
+    }))
+    .unwrap();
+    check(
+        "plan-mapping-error.txt",
+        &render::plan(&PlanView::of(&task)),
     );
 }
 

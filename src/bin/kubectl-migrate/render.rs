@@ -78,6 +78,15 @@ impl PackageView {
     }
 }
 
+/// `1 conflict`, `2 conflicts`.
+pub fn plural(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
 /// `1.2 MiB (1234567 bytes)`.
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -148,10 +157,14 @@ pub fn preview(v: &PackageView) -> String {
                     let _ = writeln!(out, "  - {p}");
                 }
             }
-            let _ = writeln!(
-                out,
-                "\nNothing was stored. Fix the package and create it again under a new name (the source is immutable)."
-            );
+            let advice = if v.reason.as_deref() == Some("EditionLimitReached") {
+                "Nothing was stored. Upgrade the tenant's edition to export more packages."
+            } else if v.source_kind.as_deref() == Some("Export") {
+                "Nothing was stored, and a failed export does not count against the tenant's export limit. Fix the cause above (the source workspace's objects or the export settings), then create the package again under a new name (the source is immutable)."
+            } else {
+                "Nothing was stored. Fix the package and create it again under a new name (the source is immutable)."
+            };
+            let _ = writeln!(out, "\n{advice}");
             return out;
         }
         PackageState::Pending => {
@@ -227,6 +240,20 @@ pub fn preview(v: &PackageView) -> String {
             let _ = writeln!(out, "  {g}");
         }
     }
+    if s.skipped_objects > 0 {
+        let _ = writeln!(
+            out,
+            "\nSkipped at export ({})",
+            plural(s.skipped_objects, "object")
+        );
+        for line in &s.skipped {
+            let _ = writeln!(out, "  {line}");
+        }
+        let more = s.skipped_objects.saturating_sub(s.skipped.len() as u64);
+        if more > 0 {
+            let _ = writeln!(out, "  ... and {more} more");
+        }
+    }
     out
 }
 
@@ -246,6 +273,10 @@ pub struct PlanView {
     pub plan: Option<PlanSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Whether the task is stuck on something a person must fix (a mapping
+    /// error, for example): then starting it would not help.
+    #[serde(skip)]
+    pub stalled: bool,
 }
 
 impl PlanView {
@@ -264,6 +295,9 @@ impl PlanView {
             suspend: task.spec.suspend,
             phase: status.as_ref().map(|s| s.phase),
             plan: status.as_ref().and_then(|s| s.plan.clone()),
+            stalled: status
+                .as_ref()
+                .is_some_and(|s| conditions::is_true(&s.conditions, STALLED)),
             message: status.and_then(|s| s.message).or(ready_message),
         }
     }
@@ -319,7 +353,13 @@ pub fn plan(v: &PlanView) -> String {
     if let Some(m) = &v.message {
         let _ = writeln!(out, "\nMessage: {m}");
     }
-    if v.suspend && v.phase == Some(ImportPhase::Editing) {
+    if v.stalled {
+        let _ = writeln!(
+            out,
+            "\nFix what the message says (`kubectl edit importtask {} -n {}`); the plan is made again when the settings change.",
+            v.name, v.namespace
+        );
+    } else if v.suspend && v.phase == Some(ImportPhase::Editing) && v.plan.is_some() {
         let _ = writeln!(
             out,
             "\nStart the import with `kubectl migrate start {} -n {} --wait`.",
@@ -369,10 +409,10 @@ pub fn outcome(task: &ImportTask) -> String {
             let total = |f: fn(&TypeResult) -> u64| s.results.iter().map(f).sum::<u64>();
             let _ = writeln!(
                 out,
-                "Completed: {} created, {} updated, {} conflicts, {} skipped, {} failed; {} committed, {} deployed.",
+                "Completed: {} created, {} updated, {}, {} skipped, {} failed; {} committed, {} deployed.",
                 total(|r| r.created),
                 total(|r| r.updated),
-                total(|r| r.conflict),
+                plural(total(|r| r.conflict), "conflict"),
                 total(|r| r.skipped),
                 total(|r| r.failed),
                 total(|r| r.committed),
