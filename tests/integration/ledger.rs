@@ -722,3 +722,32 @@ async fn deleted_tasks_free_their_plans() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_basic_tenant_cannot_import_a_local_upload_kept_in_a_professional_tenants_namespace() {
+    // Edition limits are enforced where the package is used: a package in
+    // another tenant's namespace does not lend that tenant's edition.
+    let c = client(User::Admin).await;
+    destination(&c, "t-led-pro-src", Edition::Professional, "led-pro-src").await;
+    destination(&c, "t-led-basic", Edition::Basic, "led-basic").await;
+    package_from(&c, "led-pro-src", "uploaded", small_package().to_bytes()).await;
+    let mut body = task("borrowed", "uploaded", false);
+    body["spec"]["packageRef"]["namespace"] = json!("led-pro-src");
+    let api = create_task(&c, "led-basic", body).await;
+    let t = wait_for(&api, "borrowed", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::ImportFailed);
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "EditionLimit");
+    let message = status.message.unwrap();
+    assert!(
+        message.contains("Basic") && message.contains("does not offer local upload"),
+        "{message}"
+    );
+    let written = Api::<ScheduledTask>::namespaced(c.clone(), "led-basic")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(written.is_empty(), "nothing written: {written:?}");
+}

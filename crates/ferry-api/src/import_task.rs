@@ -363,6 +363,17 @@ pub struct PlanSummary {
     pub conflict: u64,
     /// Objects that will be skipped, with a reason in the report.
     pub skip: u64,
+    /// Project-name replacements the dependency mapping makes; the report
+    /// lists every one, object by object (field, before, after, count).
+    #[serde(default)]
+    pub replacements: u64,
+    /// Warnings (the plan's, then each object's as `Type/name: warning`):
+    /// the first ten; the report has them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// How many warnings there are in all.
+    #[serde(default)]
+    pub warning_count: u64,
     /// The first conflicts, as `Type/name`, so they show without the report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub first_conflicts: Vec<String>,

@@ -236,7 +236,21 @@ impl Plan {
     /// `max_conflicts` conflicts are listed as `Type/name`.
     pub fn summary(&self, max_conflicts: usize) -> PlanSummary {
         let c = self.counts();
+        let warnings = self
+            .warnings
+            .iter()
+            .cloned()
+            .chain(self.objects.iter().flat_map(|o| {
+                o.warnings
+                    .iter()
+                    .map(move |w| format!("{}/{}: {w}", o.object_type, o.name))
+            }));
+        let warning_count =
+            self.warnings.len() + self.objects.iter().map(|o| o.warnings.len()).sum::<usize>();
         PlanSummary {
+            replacements: self.replacements.len() as u64,
+            warnings: warnings.take(max_conflicts).collect(),
+            warning_count: warning_count as u64,
             create: c.create + c.update,
             update: c.update,
             conflict: c.conflict,

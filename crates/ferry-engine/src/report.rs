@@ -68,6 +68,15 @@ pub struct Record {
     /// JSON text (what a rollback restores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_spec: Option<String>,
+    /// Every project-name replacement made in the object (dependency
+    /// mapping), field by field, before → after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replacements: Vec<crate::rename::Replacement>,
+    /// What the user should know although the object imports: a dependency
+    /// that resolves to nothing, a resource group that fell back to the
+    /// destination's default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Why an object failed.
@@ -109,6 +118,13 @@ impl Record {
         if let Some(l) = &p.rule {
             parts.extend(l.notes.iter().cloned());
         }
+        parts.extend(p.warnings.iter().cloned());
+        if !p.replacements.is_empty() {
+            parts.push(format!(
+                "{} of the source project name (listed in replacements)",
+                crate::ledger::plural(p.replacements.len(), "replacement", "replacements")
+            ));
+        }
         Record {
             object_type: p.object_type,
             name: p.name.clone(),
@@ -129,6 +145,8 @@ impl Record {
             failure: None,
             existing: p.existing.clone(),
             previous_spec: None,
+            replacements: p.replacements.clone(),
+            warnings: p.warnings.clone(),
         }
     }
 
@@ -233,6 +251,8 @@ mod tests {
             failure: None,
             existing: None,
             previous_spec: None,
+            replacements: vec![],
+            warnings: vec![],
         }
     }
 

@@ -266,6 +266,8 @@ fn record(
         failure: None,
         existing: None,
         previous_spec: None,
+        replacements: vec![],
+        warnings: vec![],
     }
 }
 

@@ -327,6 +327,13 @@ pub fn plan(v: &PlanView) -> String {
                 &p.create.to_string(),
                 "written to the destination",
             ]);
+            if p.update > 0 {
+                t.row([
+                    "update",
+                    &p.update.to_string(),
+                    "existing quality rules replaced in place (counted in create too)",
+                ]);
+            }
             t.row([
                 "conflict",
                 &p.conflict.to_string(),
@@ -344,6 +351,23 @@ pub fn plan(v: &PlanView) -> String {
                 for c in &p.first_conflicts {
                     let _ = writeln!(out, "  {c}");
                 }
+                if more > 0 {
+                    let _ = writeln!(out, "  ... and {more} more (see the report)");
+                }
+            }
+            if p.replacements > 0 {
+                let _ = writeln!(
+                    out,
+                    "\nProject-name replacements: {} (each with its field, before and after, in the report: `kubectl migrate report {} -n {} --details -o json`)",
+                    p.replacements, v.name, v.namespace
+                );
+            }
+            if p.warning_count > 0 {
+                let _ = writeln!(out, "\nWarnings ({}):", p.warning_count);
+                for w in &p.warnings {
+                    let _ = writeln!(out, "  {w}");
+                }
+                let more = p.warning_count.saturating_sub(p.warnings.len() as u64);
                 if more > 0 {
                     let _ = writeln!(out, "  ... and {more} more (see the report)");
                 }

@@ -733,6 +733,41 @@ async fn prepare(
         return Ok(p.clone());
     }
     let (workspace, tenant) = tenant_of_namespace(ctx, &ns).await?;
+    // The destination tenant's edition decides which packages it may import,
+    // wherever the package object lives (a package in another tenant's
+    // namespace does not lend that tenant's edition).
+    let source_tenant;
+    let origin = {
+        use ferry_api::edition::PackageOrigin;
+        let source = &pkg.spec.source;
+        if let Some(export) = &source.export {
+            source_tenant = Api::<crate::api::Workspace>::all(ctx.client.clone())
+                .get_opt(&export.workspace)
+                .await?
+                .map(|w| w.spec.tenant)
+                .unwrap_or_default();
+            PackageOrigin::Export {
+                tenant: &source_tenant,
+            }
+        } else if source.url.is_some() {
+            PackageOrigin::Url
+        } else if source.object_store.is_some() {
+            PackageOrigin::ObjectStore
+        } else {
+            PackageOrigin::LocalUpload
+        }
+    };
+    if let Err(why) =
+        ferry_api::edition::may_import(tenant.spec.edition, &tenant.name_any(), origin)
+    {
+        return Err(Error::Stalled {
+            reason: "EditionLimit",
+            message: format!(
+                "spec.packageRef: MigrationPackage {pkg_ns}/{} cannot be imported here: {why}",
+                pkg.name_any()
+            ),
+        });
+    }
     let store = ctx.store.clone();
     let digest = artifact.digest.clone();
     let package = tokio::task::spawn_blocking(move || load::read_package(&store, &digest))

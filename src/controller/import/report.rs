@@ -43,6 +43,8 @@ pub const TASK_LABEL: &str = "ferry.dev/import-task";
 pub const MAX_FIELD_BYTES: usize = 8 * 1024;
 /// The longest `basic.json` or `settings.json` kept whole.
 pub const MAX_DOC_BYTES: usize = 96 * 1024;
+/// Replacements and warnings kept per record.
+pub const MAX_LISTED: usize = 50;
 /// Raw bytes the encoder may hold before a flush: the bound on what a shard
 /// can grow by between two measurements.
 const FLUSH_EVERY: usize = 64 * 1024;
@@ -70,7 +72,9 @@ fn capped(r: &Record) -> std::borrow::Cow<'_, Record> {
         || r.previous_spec
             .as_deref()
             .is_some_and(|p| p.len() > 4 * MAX_FIELD_BYTES)
-        || r.associated_tasks.iter().map(String::len).sum::<usize>() > MAX_FIELD_BYTES;
+        || r.associated_tasks.iter().map(String::len).sum::<usize>() > MAX_FIELD_BYTES
+        || r.replacements.len() > MAX_LISTED
+        || r.warnings.len() > MAX_LISTED;
     if !too_long {
         return std::borrow::Cow::Borrowed(r);
     }
@@ -84,6 +88,25 @@ fn capped(r: &Record) -> std::borrow::Cow<'_, Record> {
     }
     if let Some(p) = r.previous_spec.as_mut() {
         cap(p, 4 * MAX_FIELD_BYTES);
+    }
+    if r.replacements.len() > MAX_LISTED {
+        let more = r.replacements.len() - MAX_LISTED;
+        r.replacements.truncate(MAX_LISTED);
+        r.warnings.push(format!(
+            "{more} more replacements not listed (the report keeps {MAX_LISTED} per object)"
+        ));
+    }
+    for rep in &mut r.replacements {
+        cap(&mut rep.before, MAX_FIELD_BYTES / 8);
+        cap(&mut rep.after, MAX_FIELD_BYTES / 8);
+    }
+    if r.warnings.len() > MAX_LISTED {
+        let more = r.warnings.len() - MAX_LISTED;
+        r.warnings.truncate(MAX_LISTED);
+        r.warnings.push(format!("and {more} more warnings"));
+    }
+    for w in &mut r.warnings {
+        cap(w, MAX_FIELD_BYTES / 8);
     }
     let mut kept = 0;
     r.associated_tasks.retain(|t| {
@@ -331,6 +354,8 @@ mod tests {
             failure: None,
             existing: None,
             previous_spec: None,
+            replacements: vec![],
+            warnings: vec![],
         }
     }
 
