@@ -141,7 +141,7 @@ async fn pack_upload_and_import_keep_every_dependency() {
         (
             "clean_orders",
             (
-                v(&["8745734768222459575", "sales_dev_root"]),
+                v(&["8745734768222459575", "sales_prod_root"]),
                 v(&["7357222347128571852"]),
                 v(&[]),
             ),

@@ -216,10 +216,12 @@ async fn an_import_completes_exactly_once_while_the_apiserver_fails_writes() {
         storm.throttled > 0 && storm.failed_before > 0 && storm.failed_after > 0,
         "{storm:?}"
     );
-    assert_eq!(
-        storm.faults(),
-        90,
-        "the whole fault budget was spent: {storm:?}"
+    // A retried phase redoes only what its ledger does not show done, so
+    // the import may finish before the budget of 90 is spent; it must have
+    // met a real storm all the same.
+    assert!(
+        storm.faults() >= 30,
+        "the import met at least a third of the fault budget: {storm:?}"
     );
 }
 
