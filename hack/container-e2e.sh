@@ -87,7 +87,7 @@ log "control plane ready at https://127.0.0.1:$port"
 # --- The chart, rendered and applied as a GitOps tool would. ---
 ns=ferry-system
 "$bin/helm" template ferry charts/ferry --namespace "$ns" --include-crds \
-  --set image.repository="${image%:*}" --set image.tag="${image##*:}" \
+  --set-string image.repository="${image%:*}" --set-string image.tag="${image##*:}" \
   --set leaderElection.enabled=true --set persistence.enabled=false >"$work/chart.yaml"
 k create namespace "$ns" >/dev/null
 k apply --server-side -f "$work/chart.yaml" >/dev/null

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Ferry's objects judged by the GitOps tools' own code (hack/tools/gitops,
-# built with Go from the module proxy at the versions its go.mod pins):
+# Ferry's objects judged by the GitOps tools' own code (tests/gitops, a Go
+# module built from the module proxy at the versions its go.mod pins):
 #   - Argo CD: resource_customizations/ferry.dev/*/health.lua run under
 #     gopher-lua the way Argo CD runs them, against health_test.yaml;
 #   - kstatus (sigs.k8s.io/cli-utils) on every test object;
 #   - Flux: the healthCheckExprs of docs/gitops.md through Flux's CEL
 #     status reader (github.com/fluxcd/pkg/runtime/cel).
-# The expected kstatus/Flux results are in hack/tools/gitops/expect.yaml.
+# The expected kstatus/Flux results are in tests/gitops/expect.yaml.
 #
 # With --capture it first refreshes the captured objects
 # (resource_customizations/ferry.dev/*/testdata/phase-*.yaml) from a real
@@ -21,7 +21,7 @@ fi
 start=$(date +%s)
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-if ! go -C hack/tools/gitops test -count=1 -v ./... >"$log" 2>&1; then
+if ! go -C tests/gitops test -count=1 -v ./... >"$log" 2>&1; then
   cat "$log" >&2
   echo "gitops-check: FAILED" >&2
   exit 1

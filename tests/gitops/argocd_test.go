@@ -22,8 +22,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The repository root, from hack/tools/gitops.
-const root = "../../.."
+// The repository root, from tests/gitops.
+const root = "../.."
 
 // Argo CD's health statuses (gitops-engine's HealthStatusCode); anything
 // else Argo CD reports as Unknown with "Lua returned an invalid health status".
