@@ -1,224 +1,103 @@
-//! The Argo CD health checks in `charts/ferry/health/*.lua`, run by a real Lua
-//! interpreter against every case in `charts/ferry/health/testdata/*.yaml`.
+//! The Argo CD health checks' test objects and the GitOps page, checked
+//! against the API types.
 //!
-//! A case file holds the script it is for, the expected result and the
-//! object:
+//! The scripts themselves run under gopher-lua, the interpreter Argo CD
+//! embeds, in `hack/gitops-check.sh` (tests/gitops), against
+//! `resource_customizations/ferry.dev/<Kind>/health_test.yaml` in Argo CD's
+//! own layout; kstatus and Flux's CEL evaluator judge the same objects there.
+//! This test keeps what only the Rust side can check:
 //!
-//! ```yaml
-//! script: importtask.lua
-//! expect:
-//!   status: Degraded             # Healthy | Progressing | Degraded | Suspended
-//!   messageContains: "Import failed"
-//! object: {apiVersion: ferry.dev/v1alpha1, kind: ImportTask, ...}
-//! ```
-//!
-//! The interpreter is set up the way Argo CD runs health scripts: only the
-//! base, table, string and math libraries, the object in the global `obj`,
-//! JSON `null` as Lua `nil`, and the script's return value read as `hs`.
+//! - every test object is a real ImportTask or MigrationPackage: it
+//!   deserializes into the API types, so a renamed phase or a changed status
+//!   shape shows up here;
+//! - every Ferry object docs/gitops.md shows deserializes too;
+//! - docs/gitops.md embeds the current scripts in its argocd-cm snippet.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use mlua::serde::SerializeOptions;
-use mlua::{Lua, LuaOptions, LuaSerdeExt, StdLib, Table};
-use serde::Deserialize;
-
-const STATUSES: [&str; 4] = ["Healthy", "Progressing", "Degraded", "Suspended"];
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    script: String,
-    expect: Expect,
-    object: serde_json::Value,
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Expect {
-    status: String,
-    #[serde(default)]
-    message_contains: Option<String>,
-}
-
-/// What a health script returned.
-#[derive(Debug)]
-struct Health {
-    status: String,
-    message: String,
-}
-
-fn health_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/ferry/health")
-}
-
-fn scripts() -> Vec<PathBuf> {
-    let mut scripts: Vec<PathBuf> = std::fs::read_dir(health_dir())
-        .expect("charts/ferry/health")
+/// `resource_customizations/ferry.dev/<Kind>`, each with its `health.lua`.
+fn customizations() -> Vec<PathBuf> {
+    let dir = root().join("resource_customizations/ferry.dev");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "lua"))
+        .filter(|p| p.join("health.lua").exists())
         .collect();
-    scripts.sort();
-    scripts
+    dirs.sort();
+    dirs
 }
 
-fn cases() -> Vec<(PathBuf, Case)> {
-    let dir = health_dir().join("testdata");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("charts/ferry/health/testdata")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let case: Case =
-                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (path, case)
-        })
-        .collect()
-}
-
-/// Runs `script` with `obj` set to `object`, as Argo CD does.
-fn run(script: &Path, object: &serde_json::Value) -> Result<Health, String> {
-    let source = std::fs::read_to_string(script).map_err(|e| e.to_string())?;
-    let lua = Lua::new_with(
-        StdLib::TABLE | StdLib::STRING | StdLib::MATH,
-        LuaOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    // Argo CD's interpreter turns JSON null into nil and knows no array
-    // metatable; do the same so a script cannot depend on either.
-    let options = SerializeOptions::new()
-        .serialize_none_to_null(false)
-        .serialize_unit_to_null(false)
-        .set_array_metatable(false);
-    let obj = lua
-        .to_value_with(object, options)
-        .map_err(|e| e.to_string())?;
-    lua.globals().set("obj", obj).map_err(|e| e.to_string())?;
-    let hs: Table = lua
-        .load(source)
-        .set_name(script.display().to_string())
-        .eval()
-        .map_err(|e| e.to_string())?;
-    let status: Option<String> = hs.get("status").map_err(|e| e.to_string())?;
-    let message: Option<String> = hs.get("message").map_err(|e| e.to_string())?;
-    Ok(Health {
-        status: status.ok_or("hs.status is not set")?,
-        message: message.ok_or("hs.message is not set")?,
-    })
-}
-
-#[test]
-fn every_case_gets_the_expected_health() {
-    let cases = cases();
-    assert!(
-        !cases.is_empty(),
-        "no test cases in charts/ferry/health/testdata"
-    );
-    let mut failures = Vec::new();
-    for (path, case) in &cases {
-        let name = path.file_name().unwrap().to_string_lossy();
-        let script = health_dir().join(&case.script);
-        match run(&script, &case.object) {
-            Err(e) => failures.push(format!("{name}: {} failed: {e}", case.script)),
-            Ok(health) => {
-                if health.status != case.expect.status {
-                    failures.push(format!(
-                        "{name}: expected {}, got {} ({:?})",
-                        case.expect.status, health.status, health.message
-                    ));
-                }
-                if let Some(want) = &case.expect.message_contains
-                    && !health.message.contains(want.as_str())
-                {
-                    failures.push(format!(
-                        "{name}: message {:?} does not contain {want:?}",
-                        health.message
-                    ));
-                }
-            }
-        }
+/// Deserializes a Ferry object into its API type, naming what failed.
+fn check_object(origin: &str, object: serde_json::Value) {
+    let kind = object["kind"].as_str().unwrap_or_default().to_string();
+    let result = match kind.as_str() {
+        "ImportTask" => serde_json::from_value::<ferry::api::ImportTask>(object)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        "MigrationPackage" => serde_json::from_value::<ferry::api::MigrationPackage>(object)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        other => Err(format!("unexpected kind {other:?}")),
+    };
+    if let Err(e) = result {
+        panic!("{origin}: not a valid {kind}: {e}");
     }
-    assert!(
-        failures.is_empty(),
-        "health checks disagree with their test cases:\n  {}",
-        failures.join("\n  ")
-    );
 }
 
 #[test]
-fn cases_use_known_scripts_and_statuses() {
-    let known: BTreeSet<String> = scripts()
+fn test_objects_match_the_api_types() {
+    let dirs = customizations();
+    let kinds: Vec<String> = dirs
         .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for (path, case) in cases() {
-        assert!(
-            known.contains(&case.script),
-            "{}: no script {:?} in charts/ferry/health (have {known:?})",
-            path.display(),
-            case.script
-        );
-        assert!(
-            STATUSES.contains(&case.expect.status.as_str()),
-            "{}: status {:?} is not one of {STATUSES:?}",
-            path.display(),
-            case.expect.status
-        );
-    }
-}
-
-/// Each script is tested for every status it can return.
-#[test]
-fn every_script_is_tested_for_every_status_it_returns() {
-    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (_, case) in cases() {
-        seen.entry(case.script)
-            .or_default()
-            .insert(case.expect.status);
-    }
-    for script in scripts() {
-        let name = script.file_name().unwrap().to_string_lossy().into_owned();
-        let source = std::fs::read_to_string(&script).unwrap();
-        let tested = seen.get(&name).cloned().unwrap_or_default();
-        for status in STATUSES {
-            let returned = source.contains(&format!("hs.status = \"{status}\""));
-            assert_eq!(
-                returned,
-                tested.contains(status),
-                "{name}: returns {status}: {returned}, has a test case for it: {}",
-                tested.contains(status)
-            );
+    assert_eq!(kinds, ["ImportTask", "MigrationPackage"]);
+    for dir in dirs {
+        let kind = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir.join("testdata")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let object: serde_json::Value =
+                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(object["kind"], kind.as_str(), "{}", path.display());
+            check_object(&path.display().to_string(), object);
+            n += 1;
         }
+        assert!(n > 0, "no test objects for {kind}");
     }
 }
 
-/// The objects in the test cases are real ImportTasks and MigrationPackages:
-/// they deserialize into the API types, so a renamed phase or a changed
-/// status shape shows up here.
+/// Every `ferry.dev` object in the page's YAML blocks is one the API accepts
+/// in shape (field names, enums, types).
 #[test]
-fn case_objects_match_the_api_types() {
-    for (path, case) in cases() {
-        let kind = case.object["kind"].as_str().unwrap_or_default().to_string();
-        let result = match kind.as_str() {
-            "ImportTask" => serde_json::from_value::<ferry::api::ImportTask>(case.object)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            "MigrationPackage" => {
-                serde_json::from_value::<ferry::api::MigrationPackage>(case.object)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+fn gitops_doc_objects_match_the_api_types() {
+    let doc = std::fs::read_to_string(root().join("docs/gitops.md")).expect("docs/gitops.md");
+    let mut found = 0;
+    for block in doc.split("```yaml\n").skip(1) {
+        let block = block.split("\n```").next().unwrap();
+        for document in serde_yaml::Deserializer::from_str(block) {
+            let value: serde_json::Value = serde::Deserialize::deserialize(document)
+                .unwrap_or_else(|e| panic!("docs/gitops.md: a YAML block does not parse: {e}"));
+            if value["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("ferry.dev/"))
+            {
+                let name = format!(
+                    "docs/gitops.md {} {}",
+                    value["kind"].as_str().unwrap_or_default(),
+                    value["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                check_object(&name, value);
+                found += 1;
             }
-            other => Err(format!("unexpected kind {other:?}")),
-        };
-        if let Err(e) = result {
-            panic!("{}: {e}", path.display());
         }
     }
+    assert!(found >= 2, "docs/gitops.md shows no package and import");
 }
 
 /// docs/gitops.md embeds each script in the argocd-cm snippet (indented by
@@ -226,19 +105,11 @@ fn case_objects_match_the_api_types() {
 /// must be the script itself.
 #[test]
 fn gitops_doc_embeds_the_current_scripts() {
-    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/gitops.md");
-    let doc = std::fs::read_to_string(&doc_path).expect("docs/gitops.md");
-    for (script, key) in [
-        (
-            "importtask.lua",
-            "resource.customizations.health.ferry.dev_ImportTask: |",
-        ),
-        (
-            "migrationpackage.lua",
-            "resource.customizations.health.ferry.dev_MigrationPackage: |",
-        ),
-    ] {
-        let source = std::fs::read_to_string(health_dir().join(script)).unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/gitops.md")).expect("docs/gitops.md");
+    for dir in customizations() {
+        let kind = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let key = format!("resource.customizations.health.ferry.dev_{kind}: |");
+        let source = std::fs::read_to_string(dir.join("health.lua")).unwrap();
         let indented: String = source
             .lines()
             .map(|l| {
@@ -252,8 +123,9 @@ fn gitops_doc_embeds_the_current_scripts() {
         let embedded = format!("  {key}\n{indented}");
         assert!(
             doc.contains(&embedded),
-            "docs/gitops.md does not embed the current charts/ferry/health/{script} under `{key}`; \
-             paste the script there, indented by four spaces"
+            "docs/gitops.md does not embed the current {}/health.lua under `{key}`; \
+             paste the script there, indented by four spaces",
+            dir.display()
         );
     }
 }

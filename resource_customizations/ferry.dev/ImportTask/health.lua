@@ -1,0 +1,1 @@
+../../../charts/ferry/health/importtask.lua

@@ -1,0 +1,1 @@
+../../../charts/ferry/health/migrationpackage.lua
