@@ -507,6 +507,7 @@ async fn fetch_in_memory(
 ) -> Result<Vec<u8>, PackageError> {
     let source = &pkg.spec.source;
     if let Some(sel) = &source.config_map {
+        check_object_name("spec.source.configMap.name", &sel.name)?;
         let cm = Api::<ConfigMap>::namespaced(ctx.client.clone(), ns)
             .get_opt(&sel.name)
             .await?;
@@ -540,6 +541,7 @@ async fn fetch_in_memory(
         });
     }
     if let Some(sel) = &source.secret {
+        check_object_name("spec.source.secret.name", &sel.name)?;
         let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
             .get_opt(&sel.name)
             .await?;
@@ -598,6 +600,31 @@ async fn fetch_in_memory(
     Err(refused(
         "SourceNotSupported",
         format!("{kind} sources are not supported by this operator version yet"),
+    ))
+}
+
+/// Security review 2.4: names go unencoded into API request paths, so
+/// `../../kube-system/secrets/x` must never reach one (a path-normalising
+/// proxy in front of the apiserver would follow it with the operator's
+/// rights). ConfigMap and Secret names are DNS-1123 subdomains; the rule is
+/// a few lines, written out here rather than pulled in with a crate.
+fn check_object_name(field: &str, name: &str) -> Result<(), PackageError> {
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 253
+        && alnum(b[0])
+        && alnum(b[b.len() - 1])
+        && b.iter().all(|&c| alnum(c) || c == b'-' || c == b'.');
+    if ok {
+        return Ok(());
+    }
+    Err(refused(
+        "InvalidName",
+        format!(
+            "{field} {:?}: not a valid object name (DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
+            truncate(name, 300)
+        ),
     ))
 }
 
@@ -663,6 +690,34 @@ mod tests {
             assert_eq!(
                 source_allowance("Secret", &edition::limits(e), e),
                 Ok(30 * 1024 * 1024)
+            );
+        }
+    }
+
+    #[test]
+    fn source_names_must_be_dns_1123_subdomains() {
+        for good in ["zips", "a", "q4.zip-2", &"a".repeat(253)] {
+            assert!(check_object_name("f", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "../../kube-system/secrets/x",
+            "a/b",
+            "Zips",
+            "-a",
+            "a.",
+            "a%2fb",
+            &"a".repeat(254),
+        ] {
+            let Err(PackageError::Refused { reason, problems }) =
+                check_object_name("spec.source.secret.name", bad)
+            else {
+                panic!("{bad:?} accepted");
+            };
+            assert_eq!(reason, "InvalidName");
+            assert!(
+                problems[0].starts_with("spec.source.secret.name "),
+                "{problems:?}"
             );
         }
     }

@@ -609,3 +609,31 @@ async fn thousands_of_problems_keep_the_status_bounded() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Security review 2.4: a source name that is not an object name (here a
+/// path into another namespace) is refused before any request is built
+/// from it.
+#[tokio::test]
+async fn a_source_name_that_is_a_path_is_refused() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-path", Edition::Standard, "pkg-path", "pkg-path").await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-path");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "sneaky",
+            serde_json::json!({"secret": {"name": "../../kube-system/secrets/x", "key": "k"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "sneaky", WAIT, settled).await;
+    let status = p.status.unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "InvalidName", "{ready:?}");
+    assert!(
+        ready.message.contains("spec.source.secret.name") && ready.message.contains("DNS-1123"),
+        "{}",
+        ready.message
+    );
+}
