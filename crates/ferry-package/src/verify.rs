@@ -487,7 +487,7 @@ impl std::fmt::Display for Problem {
                 }
                 write!(
                     f,
-                    "YAML anchors (&name) and aliases (*name) are not allowed in a package document: write the values out"
+                    "YAML anchors (&name), aliases (*name) and merge keys (<<) are not allowed in a package document: write the values out"
                 )
             }
             Problem::NestingDepth { entry, limit } => {

@@ -128,7 +128,7 @@ fn classify(breach: &serde_saphyr::budget::BudgetBreach) -> (ErrorKind, String) 
         | B::MergeKeys { .. }
         | B::AliasAnchorRatio { .. } => (
             ErrorKind::Alias,
-            "YAML anchors (&name) and aliases (*name) are not allowed in a package document: write the values out"
+            "YAML anchors (&name), aliases (*name) and merge keys (<<) are not allowed in a package document: write the values out"
                 .into(),
         ),
         B::Depth { .. } => (
@@ -223,14 +223,15 @@ mod tests {
 
     #[test]
     fn anchors_and_aliases_are_refused_with_their_line() {
-        for doc in [
-            "a: &x [1, 2]\nb: *x\n",
-            "a: &x 1\n",
-            "base: &b {k: 1}\nother:\n  <<: *b\n",
+        for (doc, line) in [
+            ("a: &x [1, 2]\nb: *x\n", 1),
+            ("a: &x 1\n", 1),
+            ("base: &b {k: 1}\nother:\n  <<: *b\n", 1),
+            ("other:\n  <<: {k: 1}\n", 2),
         ] {
             let e = from_slice(doc.as_bytes()).unwrap_err();
             assert_eq!(e.kind, ErrorKind::Alias, "{doc}: {e:?}");
-            assert_eq!(e.line, Some(1), "{doc}: {e:?}");
+            assert_eq!(e.line, Some(line), "{doc}: {e:?}");
             assert!(e.message.contains("anchors"), "{e:?}");
         }
     }
