@@ -637,3 +637,62 @@ async fn a_source_name_that_is_a_path_is_refused() {
         ready.message
     );
 }
+
+/// Security review 1.3: the summary had one entry per distinct compute
+/// resource in the package. It lists the first 100, and the Ready message
+/// says how many there are.
+#[tokio::test]
+async fn a_summary_of_many_compute_resources_stays_bounded() {
+    use ferry_package::{ExportMode, ExportedObject, ObjectType, PackageWriter, SourceInfo};
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-wide", Edition::Standard, "pkg-wide", "pkg-wide").await;
+    let mut w = PackageWriter::new(
+        std::io::Cursor::new(Vec::new()),
+        SourceInfo {
+            tenant: Some("acme".into()),
+            workspace: Some("sales-dev".into()),
+            project_name: Some("sales_dev".into()),
+            region: Some("cn-shanghai".into()),
+        },
+        "2026-10-01T00:00:00Z",
+        ExportMode::Full,
+    );
+    for i in 0..150 {
+        let spec = serde_json::json!({
+            "name": format!("t{i}"), "studio": "Legacy", "computeResource": format!("mc_{i:03}"),
+            "script": {"language": "odps-sql", "content": "SELECT 1;"},
+            "recurrence": "Normal", "inputs": [], "outputs": [format!("sales_dev.t{i}")],
+        });
+        w.add(&ExportedObject::from_spec(
+            ObjectType::ScheduledTask,
+            spec.as_object().unwrap(),
+            true,
+            Some("MaxCompute"),
+        ))
+        .unwrap();
+    }
+    let bytes = w.finish().unwrap().0.into_inner();
+    zip_config_map(&c, "pkg-wide", "wide-zip", bytes).await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-wide");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "wide",
+            serde_json::json!({"configMap": {"name": "wide-zip", "key": "package.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "wide", WAIT, settled).await;
+    let status = p.status.unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.status, "True", "{ready:?}");
+    assert_eq!(status.summary.unwrap().compute_resources.len(), 100);
+    assert!(
+        ready
+            .message
+            .contains("the summary lists the first 100 of 150 compute resources"),
+        "{}",
+        ready.message
+    );
+}
