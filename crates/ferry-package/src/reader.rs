@@ -19,7 +19,7 @@ use crate::manifest::{FORMAT_VERSION, MANIFEST_PATH, Manifest};
 use crate::model::{FileEntry, FileRole, FlowSpecDoc, ObjectType, PackageObject, Studio};
 use crate::summary::{PackageIndex, PackageSummary};
 use crate::verify::{
-    Limits, MAX_CODE_FILE_BYTES, MAX_DOCUMENT_BYTES, MAX_MANIFEST_BYTES, Problem,
+    Limits, MAX_CODE_FILE_BYTES, MAX_DOCUMENT_BYTES, MAX_MANIFEST_BYTES, MAX_NAME_CHARS, Problem,
     RATIO_GRACE_BYTES, TaskDeps, VerifyError, check_dependencies, check_entry_path,
 };
 use crate::yaml;
@@ -611,10 +611,18 @@ impl Verifier {
                     found: m.type_.clone(),
                 }),
                 Some(t) => {
+                    let chars = m.name.chars().count();
                     if m.name.trim().is_empty() {
                         self.problems.push(Problem::EmptyName {
                             object_type: m.type_.clone(),
                             entry: m.path.clone(),
+                        });
+                    } else if chars > MAX_NAME_CHARS {
+                        // Named by its entry: the name itself may be megabytes.
+                        self.problems.push(Problem::NameTooLong {
+                            object_type: m.type_.clone(),
+                            entry: m.path.clone(),
+                            chars,
                         });
                     } else if !names.insert((t, m.name.clone()))
                         && dup_names.insert((t, m.name.clone()))

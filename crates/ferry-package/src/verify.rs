@@ -49,6 +49,11 @@ pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// a larger script could never be written.
 pub const MAX_CODE_FILE_BYTES: u64 = 1 << 20;
 
+/// Longest real name of an object, in characters: what the workspace
+/// objects' `spec.name` accepts. A longer name could never be imported, and
+/// names travel into status, reports and events.
+pub const MAX_NAME_CHARS: usize = 256;
+
 /// What the reader may keep in memory for all objects together: each
 /// object's document as compact text plus its spec fields (counted as the
 /// document's size). The default fits the chart's 512 MiB memory limit with
@@ -167,6 +172,12 @@ pub enum Problem {
         object_type: String,
         entry: String,
     },
+    /// An object whose name is longer than [`MAX_NAME_CHARS`].
+    NameTooLong {
+        object_type: String,
+        entry: String,
+        chars: usize,
+    },
     /// A package (import) name outside the allowed characters.
     InvalidPackageName {
         name: String,
@@ -262,6 +273,7 @@ impl Problem {
             Problem::UnindexedEntry { .. } => "unindexed-entry",
             Problem::DuplicateIndexPath { .. } => "duplicate-index-path",
             Problem::EmptyName { .. } => "empty-name",
+            Problem::NameTooLong { .. } => "name-too-long",
             Problem::InvalidPackageName { .. } => "invalid-package-name",
             Problem::DuplicateName { .. } => "duplicate-name",
             Problem::DuplicateOutput { .. } => "duplicate-output",
@@ -279,7 +291,7 @@ impl Problem {
     }
 
     /// Every rule code, for documentation and exhaustive tests.
-    pub const RULES: [&'static str; 33] = [
+    pub const RULES: [&'static str; 34] = [
         "oversize",
         "corrupt-archive",
         "path-escape",
@@ -313,6 +325,7 @@ impl Problem {
         "nesting-depth",
         "entry-size",
         "retained-size",
+        "name-too-long",
     ];
 }
 
@@ -430,6 +443,14 @@ impl std::fmt::Display for Problem {
             Problem::EmptyName { object_type, entry } => {
                 write!(f, "{object_type} at entry {entry:?}: the name is empty")
             }
+            Problem::NameTooLong {
+                object_type,
+                entry,
+                chars,
+            } => write!(
+                f,
+                "{object_type} at entry {entry:?}: the name has {chars} characters, more than the limit of {MAX_NAME_CHARS}"
+            ),
             Problem::InvalidPackageName { name, detail } => {
                 write!(f, "package name {name:?}: {detail}")
             }

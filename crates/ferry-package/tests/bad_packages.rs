@@ -542,6 +542,23 @@ fn cases() -> Vec<Case> {
         p.build(),
     );
 
+    // The index's name and the document's agree on a 300-character name.
+    let mut p = Parts::base();
+    let path = p.path(1);
+    let long = "o".repeat(300);
+    let doc = p.doc(1).replace("name: orders", &format!("name: {long}"));
+    p.set_doc(1, &doc);
+    p.object(1).insert("name".into(), long.into());
+    case(
+        "name-too-long.zip",
+        "name-too-long",
+        leak(format!(
+            "Table at entry \"{path}\": the name has 300 characters"
+        )),
+        d,
+        p.build(),
+    );
+
     let mut p = Parts::base();
     p.manifest = json!({"formatVersion": 1, "objects": "nope"});
     case(
