@@ -2,7 +2,8 @@
 //! FlowSpec parser: they must return errors, never panic, hang or allocate
 //! without bound.
 //!
-//! `cargo +nightly fuzz run read_package` (seeds: crates/ferry-package/tests/bad).
+//! `hack/fuzz.sh [MINUTES]` runs it on the stable toolchain, with the
+//! chart's memory limit as libFuzzer's RSS limit (seeds: fuzz/seeds).
 #![no_main]
 
 use std::io::Cursor;
@@ -16,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         max_entries: 10_000,
         max_ratio: 100,
         max_uncompressed_bytes: 64 << 20,
+        ..Limits::default()
     };
     if let Ok(reader) = PackageReader::open(Cursor::new(data), &limits) {
         // A package that passes must be internally consistent.

@@ -17,6 +17,7 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 
+use super::status::{MAX_CONDITION_MESSAGE_BYTES, MAX_LISTED_PROBLEMS, bounded_problems, truncate};
 use super::workspace::WORKSPACE_LABEL;
 use super::{Context, Error, apply_status, chunks, publish_if_changed};
 use crate::api::{
@@ -39,6 +40,83 @@ struct PackageStatusPatch {
     summary: Option<PackageSummary>,
     problems: Vec<String>,
     conditions: Vec<Condition>,
+}
+
+/// Records a fetch and verification in progress: `<generation>/<instance>`.
+/// Set before the package's bytes are fetched and verified, removed once
+/// the result is in status. Found on a package by another operator process,
+/// for the same generation, it means that process stopped (crashed, or was
+/// killed for memory) in the middle: the package is then refused instead of
+/// verified again, or one package could crash-loop the operator for every
+/// tenant.
+pub const VERIFYING: &str = "ferry.dev/verification-started";
+
+/// This operator process, told apart from earlier ones (restarts keep the
+/// pod's hostname and often the pid, not the start time).
+fn instance() -> &'static str {
+    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INSTANCE.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{}-{nanos}", std::process::id())
+    })
+}
+
+/// The marker value of this process for the package's generation.
+fn our_marker(pkg: &MigrationPackage) -> String {
+    format!("{}/{}", pkg.metadata.generation.unwrap_or(0), instance())
+}
+
+/// Writes the marker before the work starts; refuses the package when the
+/// marker says an earlier process started on this generation and never
+/// recorded a result.
+async fn begin_verification(ctx: &Context, pkg: &MigrationPackage) -> Result<(), PackageError> {
+    let ours = our_marker(pkg);
+    match pkg.annotations().get(VERIFYING) {
+        // This process's own earlier pass (it is alive: nothing crashed).
+        Some(v) if *v == ours => return Ok(()),
+        Some(v) if interrupted(pkg, v) => {
+            return Err(refused(
+                INTERRUPTED,
+                format!(
+                    "a verification of generation {} started ({VERIFYING}: {v}) and never recorded a result: the operator stopped or ran out of memory while fetching or verifying this package. It is not tried again, so that it cannot take the operator down again: fix the package, then delete and re-create this MigrationPackage",
+                    pkg.metadata.generation.unwrap_or(0)
+                ),
+            ));
+        }
+        _ => {}
+    }
+    set_marker(ctx, pkg, Some(&ours)).await?;
+    Ok(())
+}
+
+/// The reason of a package whose verification was interrupted.
+const INTERRUPTED: &str = "VerificationInterrupted";
+
+/// Whether marker `v` is another process's attempt at this generation.
+fn interrupted(pkg: &MigrationPackage, v: &str) -> bool {
+    let generation = pkg.metadata.generation.unwrap_or(0).to_string();
+    v.split_once('/')
+        .is_some_and(|(g, who)| g == generation && who != instance())
+}
+
+async fn set_marker(
+    ctx: &Context,
+    pkg: &MigrationPackage,
+    value: Option<&str>,
+) -> Result<(), kube::Error> {
+    let api: Api<MigrationPackage> =
+        Api::namespaced(ctx.client.clone(), &pkg.namespace().unwrap_or_default());
+    api.patch(
+        &pkg.name_any(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({
+            "metadata": {"annotations": {VERIFYING: value}}
+        })),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The source kind, as status and printer columns show it.
@@ -163,6 +241,11 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
         {
             chunks::answer_download(&ctx, &pkg, artifact, request).await?;
         }
+        // Status records the result for this generation: a marker left by a
+        // pass that stopped before removing it is stale, whoever wrote it.
+        if pkg.annotations().contains_key(VERIFYING) {
+            set_marker(&ctx, pkg.as_ref(), None).await?;
+        }
         return Ok(Action::await_change());
     }
     let kind = source_kind(&pkg);
@@ -172,23 +255,42 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
         ..Default::default()
     };
     let mut requeue = None;
-    let outcome = match build(&pkg, &ctx, kind).await {
-        Ok((artifact, summary)) => {
-            let msg = format!(
+    // Whether the result of this pass may clear the verification marker:
+    // not while waiting (the work is not done), not when the pass refused
+    // the package for an interrupted verification (the marker is the record).
+    let mut clear_marker = true;
+    let mut began = false;
+    let outcome = match build(&pkg, &ctx, kind, &mut began).await {
+        Ok((artifact, mut summary)) => {
+            let mut msg = format!(
                 "verified {} objects, stored as {}",
                 summary.total_objects, artifact.digest
             );
+            // One entry per distinct value in the package: bounded like
+            // problems, and the message says what was left out.
+            let (computes, groups) = (
+                summary.compute_resources.len(),
+                summary.resource_groups.len(),
+            );
+            if computes > MAX_LISTED_PROBLEMS || groups > MAX_LISTED_PROBLEMS {
+                summary.compute_resources.truncate(MAX_LISTED_PROBLEMS);
+                summary.resource_groups.truncate(MAX_LISTED_PROBLEMS);
+                msg.push_str(&format!(
+                    "; the summary lists the first {MAX_LISTED_PROBLEMS} of {computes} compute resources and of {groups} resource groups"
+                ));
+            }
             patch.artifact = Some(artifact);
             patch.summary = Some(summary);
             Outcome::ready("Verified", msg)
         }
         Err(PackageError::Refused { reason, problems }) => {
-            let message = format!("{} problem(s): {}", problems.len(), problems.join("; "));
-            patch.problems = problems;
+            clear_marker = reason != INTERRUPTED;
+            let (listed, message) = bounded_problems(&problems);
+            patch.problems = listed;
             Outcome::stalled(reason, message)
         }
         Err(PackageError::Other(Error::Stalled { reason, message })) => {
-            Outcome::stalled(reason, message)
+            Outcome::stalled(reason, truncate(&message, MAX_CONDITION_MESSAGE_BYTES))
         }
         // Something that comes by itself (upload chunks still arriving):
         // say so in the conditions and look again.
@@ -198,7 +300,8 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
             retry_after,
         })) => {
             requeue = Some(retry_after);
-            Outcome::progressing(reason, message)
+            clear_marker = false;
+            Outcome::progressing(reason, truncate(&message, MAX_CONDITION_MESSAGE_BYTES))
         }
         Err(PackageError::Other(e)) => return Err(e),
     };
@@ -211,6 +314,16 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
     apply_status(&api, pkg.as_ref(), patch).await?;
     if stored {
         chunks::delete_upload_chunks(&ctx, &pkg).await?;
+    }
+    // The result is recorded: the attempt is over. Only this process's
+    // marker is removed; the one of an interrupted attempt stays with its
+    // refusal (the source is immutable: a new attempt is a new object).
+    let marked = pkg
+        .annotations()
+        .get(VERIFYING)
+        .is_some_and(|v| !interrupted(&pkg, v));
+    if clear_marker && (marked || began) {
+        set_marker(&ctx, pkg.as_ref(), None).await?;
     }
     publish_if_changed(&ctx, pkg.as_ref(), &before, &after).await;
     ctx.succeeded(&format!(
@@ -248,12 +361,14 @@ pub(super) fn refused(reason: &'static str, problem: impl Into<String>) -> Packa
     }
 }
 
+/// `began` is set once the verification marker is written.
 async fn build(
     pkg: &MigrationPackage,
     ctx: &Context,
     kind: &'static str,
+    began: &mut bool,
 ) -> Result<(Artifact, PackageSummary), PackageError> {
-    let built = build_once(pkg, ctx, kind).await;
+    let built = build_once(pkg, ctx, kind, began).await;
     if built.is_err()
         && let Some(export) = &pkg.spec.source.export
     {
@@ -269,6 +384,7 @@ async fn build_once(
     pkg: &MigrationPackage,
     ctx: &Context,
     kind: &'static str,
+    began: &mut bool,
 ) -> Result<(Artifact, PackageSummary), PackageError> {
     let ns = pkg.namespace().unwrap_or_default();
     let (_workspace, tenant) = tenant_of_namespace(ctx, &ns).await?;
@@ -301,6 +417,8 @@ async fn build_once(
         }
         received => received,
     };
+    begin_verification(ctx, pkg).await?;
+    *began = true;
     let store = ctx.store.clone();
     let verified = tokio::task::spawn_blocking(move || verify(&store, fetched, max_bytes))
         .await
@@ -446,6 +564,7 @@ async fn fetch_in_memory(
 ) -> Result<Vec<u8>, PackageError> {
     let source = &pkg.spec.source;
     if let Some(sel) = &source.config_map {
+        check_object_name("spec.source.configMap.name", &sel.name)?;
         let cm = Api::<ConfigMap>::namespaced(ctx.client.clone(), ns)
             .get_opt(&sel.name)
             .await?;
@@ -479,6 +598,7 @@ async fn fetch_in_memory(
         });
     }
     if let Some(sel) = &source.secret {
+        check_object_name("spec.source.secret.name", &sel.name)?;
         let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
             .get_opt(&sel.name)
             .await?;
@@ -531,16 +651,65 @@ async fn fetch_in_memory(
     ))
 }
 
+/// Security review 2.4: names go unencoded into API request paths, so
+/// `../../kube-system/secrets/x` must never reach one (a path-normalising
+/// proxy in front of the apiserver would follow it with the operator's
+/// rights). ConfigMap and Secret names are DNS-1123 subdomains; the rule is
+/// a few lines, written out here rather than pulled in with a crate.
+fn check_object_name(field: &str, name: &str) -> Result<(), PackageError> {
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 253
+        && alnum(b[0])
+        && alnum(b[b.len() - 1])
+        && b.iter().all(|&c| alnum(c) || c == b'-' || c == b'.');
+    if ok {
+        return Ok(());
+    }
+    Err(refused(
+        "InvalidName",
+        format!(
+            "{field} {:?}: not a valid object name (DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
+            truncate(name, 300)
+        ),
+    ))
+}
+
 pub(super) use PackageError as Refusal;
 pub(super) use refused as refuse;
+
+/// What makes a package worth another pass: its identity, its spec
+/// (generation) and its download request. Status writes and the
+/// verification marker change nothing the controller acts on; reacting to
+/// them would verify a refused package again after every pass.
+fn worth_a_pass(pkg: &MigrationPackage) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pkg.metadata.uid.hash(&mut h);
+    pkg.metadata.generation.hash(&mut h);
+    pkg.annotations()
+        .get(chunks::DOWNLOAD_REQUESTED)
+        .hash(&mut h);
+    Some(h.finish())
+}
 
 /// Runs the MigrationPackage controller until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<MigrationPackage> = Api::all(ctx.client.clone());
-    Controller::new(api, watcher::Config::default())
+    use kube::runtime::WatchStreamExt;
+    let (reader, writer) = kube::runtime::reflector::store::<MigrationPackage>();
+    let changes = watcher(
+        Api::<MigrationPackage>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(worth_a_pass, Default::default());
+    Controller::for_stream(changes, reader)
         .graceful_shutdown_on(shutdown)
         .run(|obj, ctx| async move { super::timed(&ctx.clone(), "package", reconcile(obj, ctx)).await }, super::error_policy, ctx)
         .for_each(|_| async {})
@@ -569,6 +738,34 @@ mod tests {
             assert_eq!(
                 source_allowance("Secret", &edition::limits(e), e),
                 Ok(30 * 1024 * 1024)
+            );
+        }
+    }
+
+    #[test]
+    fn source_names_must_be_dns_1123_subdomains() {
+        for good in ["zips", "a", "q4.zip-2", &"a".repeat(253)] {
+            assert!(check_object_name("f", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "../../kube-system/secrets/x",
+            "a/b",
+            "Zips",
+            "-a",
+            "a.",
+            "a%2fb",
+            &"a".repeat(254),
+        ] {
+            let Err(PackageError::Refused { reason, problems }) =
+                check_object_name("spec.source.secret.name", bad)
+            else {
+                panic!("{bad:?} accepted");
+            };
+            assert_eq!(reason, "InvalidName");
+            assert!(
+                problems[0].starts_with("spec.source.secret.name "),
+                "{problems:?}"
             );
         }
     }

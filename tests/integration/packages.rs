@@ -645,3 +645,283 @@ async fn a_secret_package_is_verified_like_a_config_map() {
         ready.message
     );
 }
+
+/// The marker a verification leaves while it runs (see
+/// `ferry::controller::package::VERIFYING`).
+const VERIFYING: &str = "ferry.dev/verification-started";
+
+fn annotation<'a>(p: &'a MigrationPackage, key: &str) -> Option<&'a String> {
+    p.metadata.annotations.as_ref().and_then(|a| a.get(key))
+}
+
+/// Security review 1.1: a package that killed the operator while it was
+/// being verified was verified again after every restart (a crash loop for
+/// every tenant). A package carrying the marker of another operator process
+/// for its current generation is what such a crash leaves behind: it is
+/// refused, not verified again; a re-created package is verified, and a
+/// finished verification removes its marker.
+#[tokio::test]
+async fn an_interrupted_verification_is_refused_not_retried() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-crash", Edition::Standard, "pkg-crash", "pkg-crash").await;
+    let bytes = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(2)
+        .to_bytes();
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("zips".into()),
+            ..Default::default()
+        },
+        binary_data: Some(BTreeMap::from([
+            ("a.zip".to_string(), ByteString(bytes.clone())),
+            ("b.zip".to_string(), ByteString(bytes.clone())),
+        ])),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(c.clone(), "pkg-crash")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-crash");
+    let mut crashed = package(
+        "crashed",
+        serde_json::json!({"configMap": {"name": "zips", "key": "a.zip"}}),
+    );
+    // As an operator process that died mid-verification leaves it.
+    crashed.metadata.annotations = Some(BTreeMap::from([(
+        VERIFYING.to_string(),
+        "1/4242-1700000000000000000".to_string(),
+    )]));
+    api.create(&PostParams::default(), &crashed).await.unwrap();
+    let p = wait_for(&api, "crashed", WAIT, settled).await;
+    let status = p.status.clone().unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "VerificationInterrupted", "{ready:?}");
+    assert!(
+        ready.message.contains("never recorded a result") && ready.message.contains(VERIFYING),
+        "{}",
+        ready.message
+    );
+    assert!(status.artifact.is_none(), "not verified, not stored");
+    assert_eq!(
+        annotation(&p, VERIFYING).map(String::as_str),
+        Some("1/4242-1700000000000000000"),
+        "the record of the interrupted attempt stays"
+    );
+
+    // The source is immutable: a new attempt is a new object, verified,
+    // with its marker removed once the result is in status.
+    api.delete("crashed", &Default::default()).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &package(
+            "crashed",
+            serde_json::json!({"configMap": {"name": "zips", "key": "b.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "crashed", WAIT, |p| {
+        settled(p) && annotation(p, VERIFYING).is_none()
+    })
+    .await;
+    let status = p.status.unwrap();
+    assert!(
+        conditions::is_true(&status.conditions, READY),
+        "{:?}",
+        status.conditions
+    );
+
+    // A package verified in one go keeps no marker either.
+    api.create(
+        &PostParams::default(),
+        &package(
+            "plain",
+            serde_json::json!({"configMap": {"name": "zips", "key": "a.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "plain", WAIT, |p| {
+        settled(p) && annotation(p, VERIFYING).is_none()
+    })
+    .await;
+    assert!(conditions::is_true(&p.status.unwrap().conditions, READY));
+}
+
+/// Security review 1.3: every problem went into status and into one
+/// condition message; 100 000 of them made the status write fail and the
+/// package was verified again and again. Status keeps the first 100 and a
+/// count, the message stays under 4 KiB, and the event is published (a
+/// note over 1 KiB was refused by the apiserver).
+#[tokio::test]
+async fn thousands_of_problems_keep_the_status_bounded() {
+    use ferry_package::{ExportMode, ExportedObject, ObjectType, PackageWriter, SourceInfo};
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-many", Edition::Standard, "pkg-many", "pkg-many").await;
+    // One task whose 5 000 inputs belong to the source project and that no
+    // task in the package produces: 5 000 dangling-dependency problems.
+    let inputs: Vec<String> = (0..5000)
+        .map(|i| format!("sales_dev.missing_{i:05}"))
+        .collect();
+    let spec = serde_json::json!({
+        "name": "reads_everything", "studio": "Legacy", "computeResource": "sales_mc_dev",
+        "script": {"language": "odps-sql", "content": "SELECT 1;"},
+        "recurrence": "Normal", "inputs": inputs, "outputs": ["sales_dev.reads_everything"],
+    });
+    let task = ExportedObject::from_spec(
+        ObjectType::ScheduledTask,
+        spec.as_object().unwrap(),
+        true,
+        Some("MaxCompute"),
+    );
+    let mut w = PackageWriter::new(
+        std::io::Cursor::new(Vec::new()),
+        SourceInfo {
+            tenant: Some("acme".into()),
+            workspace: Some("sales-dev".into()),
+            project_name: Some("sales_dev".into()),
+            region: Some("cn-shanghai".into()),
+        },
+        "2026-10-01T00:00:00Z",
+        ExportMode::Full,
+    );
+    w.add(&task).unwrap();
+    let bytes = w.finish().unwrap().0.into_inner();
+    zip_config_map(&c, "pkg-many", "many-zip", bytes).await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-many");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "many",
+            serde_json::json!({"configMap": {"name": "many-zip", "key": "package.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "many", WAIT, settled).await;
+    let status = p.status.unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "VerificationFailed");
+    assert_eq!(status.problems.len(), 101, "first 100 and a count");
+    assert!(status.problems[0].contains("sales_dev.missing_00000"));
+    assert_eq!(
+        status.problems[100],
+        "... and 4900 more problem(s), not listed"
+    );
+    assert!(
+        ready.message.starts_with("5000 problem(s): "),
+        "{}",
+        ready.message
+    );
+    assert!(ready.message.len() <= 4096, "{}", ready.message.len());
+    // The Warning event made it (its note cut to the apiserver's 1 KiB).
+    use k8s_openapi::api::events::v1::Event;
+    let events: Api<Event> = Api::namespaced(c.clone(), "pkg-many");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let list = events.list(&Default::default()).await.unwrap();
+        let ours = list.items.iter().find(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("many")
+                && e.reason.as_deref() == Some("VerificationFailed")
+        });
+        if let Some(e) = ours {
+            let note = e.note.as_deref().unwrap_or_default();
+            assert!(note.starts_with("5000 problem(s): "), "{note}");
+            assert!(note.len() <= 1024, "{}", note.len());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no VerificationFailed event for the package"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Security review 2.4: a source name that is not an object name (here a
+/// path into another namespace) is refused before any request is built
+/// from it.
+#[tokio::test]
+async fn a_source_name_that_is_a_path_is_refused() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-path", Edition::Standard, "pkg-path", "pkg-path").await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-path");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "sneaky",
+            serde_json::json!({"secret": {"name": "../../kube-system/secrets/x", "key": "k"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "sneaky", WAIT, settled).await;
+    let status = p.status.unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "InvalidName", "{ready:?}");
+    assert!(
+        ready.message.contains("spec.source.secret.name") && ready.message.contains("DNS-1123"),
+        "{}",
+        ready.message
+    );
+}
+
+/// Security review 1.3: the summary had one entry per distinct compute
+/// resource in the package. It lists the first 100, and the Ready message
+/// says how many there are.
+#[tokio::test]
+async fn a_summary_of_many_compute_resources_stays_bounded() {
+    use ferry_package::{ExportMode, ExportedObject, ObjectType, PackageWriter, SourceInfo};
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-wide", Edition::Standard, "pkg-wide", "pkg-wide").await;
+    let mut w = PackageWriter::new(
+        std::io::Cursor::new(Vec::new()),
+        SourceInfo {
+            tenant: Some("acme".into()),
+            workspace: Some("sales-dev".into()),
+            project_name: Some("sales_dev".into()),
+            region: Some("cn-shanghai".into()),
+        },
+        "2026-10-01T00:00:00Z",
+        ExportMode::Full,
+    );
+    for i in 0..150 {
+        let spec = serde_json::json!({
+            "name": format!("t{i}"), "studio": "Legacy", "computeResource": format!("mc_{i:03}"),
+            "script": {"language": "odps-sql", "content": "SELECT 1;"},
+            "recurrence": "Normal", "inputs": [], "outputs": [format!("sales_dev.t{i}")],
+        });
+        w.add(&ExportedObject::from_spec(
+            ObjectType::ScheduledTask,
+            spec.as_object().unwrap(),
+            true,
+            Some("MaxCompute"),
+        ))
+        .unwrap();
+    }
+    let bytes = w.finish().unwrap().0.into_inner();
+    zip_config_map(&c, "pkg-wide", "wide-zip", bytes).await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-wide");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "wide",
+            serde_json::json!({"configMap": {"name": "wide-zip", "key": "package.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "wide", WAIT, settled).await;
+    let status = p.status.unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.status, "True", "{ready:?}");
+    assert_eq!(status.summary.unwrap().compute_resources.len(), 100);
+    assert!(
+        ready
+            .message
+            .contains("the summary lists the first 100 of 150 compute resources"),
+        "{}",
+        ready.message
+    );
+}

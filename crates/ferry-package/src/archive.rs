@@ -117,12 +117,26 @@ pub fn scan<R: Read + Seek>(r: &mut R, max_entries: u64) -> Result<Vec<RawEntry>
         .ok_or_else(|| corrupt("no end-of-central-directory record: not a zip, or truncated"))?;
     let eocd_pos = tail_start + eocd_rel as u64;
     let e = &tail[eocd_rel..];
+    // The record and its comment end the file exactly. Bytes after them, or
+    // a "comment" that hides another end record, are read differently by
+    // different zip readers (security review 1.4): what is verified here
+    // must be what any reader of the stored package sees.
+    let comment_len = usize::from(u16_at(e, 20).unwrap_or(0));
+    if eocd_rel + 22 + comment_len != tail.len() {
+        return Err(corrupt(
+            "the end-of-central-directory record does not end the file (trailing data, or more than one end record)",
+        ));
+    }
     let mut count = u64::from(u16_at(e, 10).unwrap_or(0));
     let mut cd_size = u64::from(u32_at(e, 12).unwrap_or(0));
     let mut cd_offset = u64::from(u32_at(e, 16).unwrap_or(0));
     if u16_at(e, 4) != Some(0) || u16_at(e, 6) != Some(0) {
         return Err(corrupt("multi-disk archives are not supported"));
     }
+    // Where the central directory must end: right before its end record
+    // (zip64: before the zip64 record). Anything between is a place for a
+    // second directory that another reader might pick.
+    let mut dir_end = eocd_pos;
     if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
         // Zip64: the locator sits just before the classic record.
         let loc_pos = eocd_pos
@@ -144,6 +158,7 @@ pub fn scan<R: Read + Seek>(r: &mut R, max_entries: u64) -> Result<Vec<RawEntry>
         if u32_at(&z, 0) != Some(ZIP64_EOCD_SIG) {
             return Err(corrupt("zip64 end-of-central-directory record missing"));
         }
+        dir_end = z_pos;
         count = u64_at(&z, 32).unwrap_or(0);
         cd_size = u64_at(&z, 40).unwrap_or(0);
         cd_offset = u64_at(&z, 48).unwrap_or(0);
@@ -157,6 +172,22 @@ pub fn scan<R: Read + Seek>(r: &mut R, max_entries: u64) -> Result<Vec<RawEntry>
     if cd_end > eocd_pos {
         return Err(corrupt(
             "central directory extends past its end record: truncated or corrupt",
+        ));
+    }
+    // Some writers add zip64 records that nothing needs; they may sit
+    // between the directory and the classic end record.
+    let mut zip64_between = || -> Result<bool, ScanError> {
+        let Some(loc_pos) = eocd_pos.checked_sub(20) else {
+            return Ok(false);
+        };
+        let mut loc = [0u8; 20];
+        r.seek(SeekFrom::Start(loc_pos)).map_err(io)?;
+        r.read_exact(&mut loc).map_err(io)?;
+        Ok(u32_at(&loc, 0) == Some(ZIP64_LOCATOR_SIG) && u64_at(&loc, 8) == Some(cd_end))
+    };
+    if cd_end != dir_end && !(dir_end == eocd_pos && zip64_between()?) {
+        return Err(corrupt(
+            "the central directory does not end where its end record begins (data between them, or more than one end record)",
         ));
     }
     // A record is at least 46 bytes: a count the size cannot hold is a lie.

@@ -10,6 +10,8 @@
 //! - [`verify`]: the rules, [`Limits`] and the typed [`Problem`]s.
 //! - [`writer`]: writes packages.
 //! - [`summary`]: what a package holds, for status and previews.
+//! - [`yaml`]: bounded parsing of untrusted YAML/JSON documents (no
+//!   anchors or aliases, limited depth).
 //! - [`fixtures`]: deterministic packages of any size for tests and benchmarks.
 
 pub mod archive;
@@ -23,6 +25,7 @@ pub mod reader;
 pub mod summary;
 pub mod verify;
 pub mod writer;
+pub mod yaml;
 
 pub use manifest::{ExportMode, Manifest, ManifestFile, ManifestObject, SourceInfo};
 pub use model::{

@@ -193,6 +193,10 @@ impl FlowSpecDoc {
 
     /// The parsed document (a fresh [`Value`] each call: parse once and
     /// keep it when several fields are read).
+    ///
+    /// Cannot fail for a document the reader kept: it is serde_json's own
+    /// output, nested at most [`crate::yaml::MAX_DEPTH`] (64) levels, half
+    /// of serde_json's recursion limit (security review 1.5).
     pub fn to_value(&self) -> Value {
         serde_json::from_str(&self.0).expect("FlowSpecDoc holds JSON written by serde_json")
     }

@@ -19,9 +19,10 @@ use crate::manifest::{FORMAT_VERSION, MANIFEST_PATH, Manifest};
 use crate::model::{FileEntry, FileRole, FlowSpecDoc, ObjectType, PackageObject, Studio};
 use crate::summary::{PackageIndex, PackageSummary};
 use crate::verify::{
-    Limits, MAX_DOCUMENT_BYTES, Problem, RATIO_GRACE_BYTES, TaskDeps, VerifyError,
-    check_dependencies, check_entry_path,
+    Limits, MAX_CODE_FILE_BYTES, MAX_DOCUMENT_BYTES, MAX_MANIFEST_BYTES, MAX_NAME_CHARS, Problem,
+    RATIO_GRACE_BYTES, TaskDeps, VerifyError, check_dependencies, check_entry_path,
 };
+use crate::yaml;
 
 /// A verified package, open for reading files.
 pub struct PackageReader<R> {
@@ -104,6 +105,10 @@ impl<R: Read + Seek> PackageReader<R> {
             bad: HashSet::new(),
             exhausted: false,
             buf: vec![0u8; READ_BUFFER_BYTES],
+            package_bytes: len,
+            inflated: 0,
+            retained: 0,
+            project: None,
         };
         v.check_entries(&entries);
         let _ = reader.seek(SeekFrom::Start(0));
@@ -117,9 +122,20 @@ impl<R: Read + Seek> PackageReader<R> {
                 return fail(v.problems);
             }
         };
+        // Security review 1.4: the zip library must read the directory the
+        // scan above vetted (no prepended data it would skip, the same set
+        // of names), or the checks describe another archive than the one read.
+        if archive.offset() != 0 || !same_names(&entries, &archive) {
+            v.problems.push(Problem::CorruptArchive {
+                entry: None,
+                detail: "the central directory reads differently to the zip library (prepended data, or an ambiguous directory)".into(),
+            });
+            return fail(v.problems);
+        }
         let Some(manifest) = v.read_manifest(&mut archive) else {
             return fail(v.problems);
         };
+        v.project = manifest.source.project_name.clone();
         let objects = v.check_objects(&mut archive, &manifest);
         // Entries nothing indexes: a package carries exactly what it declares.
         let indexed: HashSet<&str> = manifest
@@ -222,8 +238,9 @@ impl<R: Read + Seek> PackageReader<R> {
 
     /// A verified file's bytes (see [`Self::copy_file`]).
     pub fn read_file(&mut self, file: &FileEntry) -> io::Result<Vec<u8>> {
-        let mut out =
-            Vec::with_capacity(file.size.min(self.limits.max_uncompressed_bytes) as usize);
+        // Only a hint: `copy_file` stops at the verified size anyway.
+        let hint = file.size.min(self.limits.max_uncompressed_bytes);
+        let mut out = Vec::with_capacity(hint.min(MAX_CODE_FILE_BYTES) as usize);
         self.copy_file(file, &mut out)?;
         Ok(out)
     }
@@ -268,6 +285,21 @@ impl<R: Read + Seek> PackageReader<R> {
     }
 }
 
+/// Whether the raw scan and the zip library list the same entry names
+/// (duplicates, which the library folds, are refused elsewhere).
+fn same_names<R: Read + Seek>(entries: &[RawEntry], archive: &zip::ZipArchive<R>) -> bool {
+    let mut ours: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    ours.sort_unstable();
+    ours.dedup();
+    let mut theirs: Vec<String> = archive
+        .file_names_raw()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect();
+    theirs.sort_unstable();
+    theirs.dedup();
+    ours.len() == theirs.len() && ours.iter().zip(&theirs).all(|(a, b)| *a == b.as_str())
+}
+
 /// The buffer entries are streamed through (one for the whole pass).
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
@@ -287,6 +319,17 @@ struct Verifier {
     /// The read buffer, reused for every entry (a fresh 64 KiB buffer per
     /// entry costs a zeroed allocation each time and fragments the heap).
     buf: Vec<u8>,
+    /// Size of the package file: the whole pass may inflate at most
+    /// `max_ratio` times this (plus the grace), however small each entry.
+    package_bytes: u64,
+    /// Bytes inflated so far, all entries together.
+    inflated: u64,
+    /// Bytes kept in memory for the objects read so far (see
+    /// [`Limits::max_retained_bytes`]).
+    retained: u64,
+    /// The source project (from the manifest): a node that declares no
+    /// output has DataWorks' default output `<project>.<name>`.
+    project: Option<String>,
 }
 
 impl Verifier {
@@ -362,9 +405,18 @@ impl Verifier {
         &mut self,
         archive: &mut zip::ZipArchive<R>,
         name: &str,
-        max_bytes: u64,
+        max_bytes: (u64, &str),
         mut sink: impl FnMut(&[u8]),
     ) -> Result<(u64, String), Problem> {
+        let (max_bytes, what) = max_bytes;
+        // The ratio of the whole package, judged on the bytes actually
+        // inflated: 1 000 entries of 1 MiB of zeros each stay under the
+        // per-entry grace but not under this.
+        let package_bound = self
+            .limits
+            .max_ratio
+            .saturating_mul(self.package_bytes)
+            .saturating_add(RATIO_GRACE_BYTES);
         let compressed = self.entries.get(name).copied().unwrap_or(0).max(1);
         let corrupt = |detail: String| Problem::CorruptArchive {
             entry: Some(name.to_string()),
@@ -374,40 +426,56 @@ impl Verifier {
         let mut h = Sha256::new();
         let buf = &mut self.buf;
         let mut total = 0u64;
-        loop {
-            let n = entry.read(buf).map_err(|e| corrupt(e.to_string()))?;
+        let outcome = loop {
+            let n = match entry.read(buf) {
+                Ok(n) => n,
+                Err(e) => break Err(corrupt(e.to_string())),
+            };
             if n == 0 {
-                break;
+                break Ok(());
             }
             total += n as u64;
             if total > self.budget {
                 let used = self.limits.max_uncompressed_bytes - self.budget;
-                self.budget = 0;
                 self.exhausted = true;
-                return Err(Problem::UncompressedSize {
+                break Err(Problem::UncompressedSize {
                     entry: Some(name.to_string()),
                     total: used.saturating_add(total),
                     limit: self.limits.max_uncompressed_bytes,
                 });
             }
             if total > RATIO_GRACE_BYTES && total / compressed > self.limits.max_ratio {
-                return Err(Problem::DecompressionRatio {
+                break Err(Problem::DecompressionRatio {
                     entry: name.to_string(),
                     ratio: total / compressed,
                     limit: self.limits.max_ratio,
                 });
             }
-            if total > max_bytes {
-                return Err(Problem::SpecMismatch {
+            if self.inflated.saturating_add(total) > package_bound {
+                // Nothing more is worth reading: report this once.
+                self.exhausted = true;
+                break Err(Problem::PackageRatio {
                     entry: name.to_string(),
-                    detail: format!("document is larger than {max_bytes} bytes"),
+                    inflated: self.inflated.saturating_add(total),
+                    package: self.package_bytes,
+                    limit: self.limits.max_ratio,
+                });
+            }
+            if total > max_bytes {
+                break Err(Problem::EntrySize {
+                    entry: name.to_string(),
+                    detail: format!("more than {max_bytes} bytes, the limit for {what}"),
                 });
             }
             h.update(&buf[..n]);
             sink(&buf[..n]);
-        }
-        self.budget -= total;
-        Ok((total, hex::encode(h.finalize())))
+        };
+        // What was inflated counts against the budgets even when the entry
+        // is refused half-way: otherwise many entries that each fail late
+        // would inflate without bound.
+        self.budget = self.budget.saturating_sub(total);
+        self.inflated = self.inflated.saturating_add(total);
+        outcome.map(|()| (total, hex::encode(h.finalize())))
     }
 
     fn read_manifest<R: Read + Seek>(
@@ -422,9 +490,12 @@ impl Verifier {
             return None;
         }
         let mut bytes = Vec::new();
-        if let Err(p) = self.stream(archive, MANIFEST_PATH, MAX_DOCUMENT_BYTES, |b| {
-            bytes.extend_from_slice(b)
-        }) {
+        if let Err(p) = self.stream(
+            archive,
+            MANIFEST_PATH,
+            (MAX_MANIFEST_BYTES, "the manifest"),
+            |b| bytes.extend_from_slice(b),
+        ) {
             self.problems.push(p);
             return None;
         }
@@ -467,6 +538,9 @@ impl Verifier {
     }
 
     /// Checks one indexed path and streams it; `keep` collects the bytes.
+    /// `max_bytes` (and what it is the limit for) bounds entries whose
+    /// content is held in memory whole: documents, code files.
+    #[allow(clippy::too_many_arguments)]
     fn check_indexed<R: Read + Seek>(
         &mut self,
         archive: &mut zip::ZipArchive<R>,
@@ -474,6 +548,7 @@ impl Verifier {
         path: &str,
         sha256: &str,
         size: u64,
+        max_bytes: (u64, &str),
         keep: Option<&mut Vec<u8>>,
     ) -> bool {
         if self.bad.contains(path) || self.exhausted {
@@ -491,10 +566,8 @@ impl Verifier {
             return false;
         }
         let result = match keep {
-            Some(buf) => self.stream(archive, path, MAX_DOCUMENT_BYTES, |b| {
-                buf.extend_from_slice(b)
-            }),
-            None => self.stream(archive, path, u64::MAX, |_| {}),
+            Some(buf) => self.stream(archive, path, max_bytes, |b| buf.extend_from_slice(b)),
+            None => self.stream(archive, path, max_bytes, |_| {}),
         };
         match result {
             Err(p) => {
@@ -543,10 +616,18 @@ impl Verifier {
                     found: m.type_.clone(),
                 }),
                 Some(t) => {
+                    let chars = m.name.chars().count();
                     if m.name.trim().is_empty() {
                         self.problems.push(Problem::EmptyName {
                             object_type: m.type_.clone(),
                             entry: m.path.clone(),
+                        });
+                    } else if chars > MAX_NAME_CHARS {
+                        // Named by its entry: the name itself may be megabytes.
+                        self.problems.push(Problem::NameTooLong {
+                            object_type: m.type_.clone(),
+                            entry: m.path.clone(),
+                            chars,
                         });
                     } else if !names.insert((t, m.name.clone()))
                         && dup_names.insert((t, m.name.clone()))
@@ -571,12 +652,20 @@ impl Verifier {
                 &m.path,
                 &m.sha256,
                 m.size,
+                (MAX_DOCUMENT_BYTES, "a spec document"),
                 Some(&mut doc_bytes),
             );
             let mut files = Vec::new();
             let mut files_ok = true;
             for f in &m.files {
-                files_ok &= self.check_indexed(archive, &label, &f.path, &f.sha256, f.size, None);
+                // Code is later read whole into the object; resources are
+                // only ever streamed.
+                let max = match f.effective_role() {
+                    FileRole::Code => (MAX_CODE_FILE_BYTES, "a code file"),
+                    FileRole::Resource => (u64::MAX, "a resource file"),
+                };
+                files_ok &=
+                    self.check_indexed(archive, &label, &f.path, &f.sha256, f.size, max, None);
                 files.push(FileEntry {
                     path: f.path.clone(),
                     sha256: f.sha256.to_ascii_lowercase(),
@@ -604,19 +693,57 @@ impl Verifier {
         bytes: &[u8],
         files: Vec<FileEntry>,
     ) -> Option<PackageObject> {
-        let doc = match flowspec::parse_document(&m.path, bytes) {
+        let doc = match yaml::parse_document(&m.path, bytes) {
             Ok(d) => d,
             Err(e) => {
-                self.problems.push(Problem::InvalidSpec {
-                    entry: m.path.clone(),
-                    line: e.line,
-                    column: e.column,
-                    detail: e.message,
+                let entry = m.path.clone();
+                self.problems.push(match e.kind {
+                    yaml::ErrorKind::Alias => Problem::YamlAlias {
+                        entry,
+                        line: e.line,
+                        column: e.column,
+                    },
+                    yaml::ErrorKind::Depth => Problem::NestingDepth {
+                        entry,
+                        limit: yaml::MAX_DEPTH,
+                    },
+                    yaml::ErrorKind::Size => Problem::EntrySize {
+                        entry,
+                        detail: e.message,
+                    },
+                    yaml::ErrorKind::Syntax => Problem::InvalidSpec {
+                        entry,
+                        line: e.line,
+                        column: e.column,
+                        detail: e.message,
+                    },
                 });
                 return None;
             }
         };
-        let mut found: Vec<_> = flowspec::extract_objects(&doc)
+        let reading = flowspec::read_document(
+            &doc,
+            &flowspec::ReadOptions {
+                project: self.project.clone(),
+            },
+        );
+        // What the document says that Ferry cannot read faithfully is a
+        // problem naming the entry and the rule: never a dependency that
+        // silently vanishes, never "describes 0 objects".
+        let mut refused = false;
+        for issue in reading.errors() {
+            refused = true;
+            self.problems.push(Problem::FlowSpec {
+                entry: m.path.clone(),
+                rule: issue.rule,
+                detail: format!("{}: {}: {}", issue.subject, issue.at, issue.detail),
+            });
+        }
+        if refused {
+            return None;
+        }
+        let mut found: Vec<_> = reading
+            .objects
             .into_iter()
             .filter(|x| x.object_type == t)
             .collect();
@@ -650,6 +777,22 @@ impl Verifier {
         // Kept as compact text; the parsed tree is dropped here.
         let flow_spec = FlowSpecDoc::new(&doc);
         drop(doc);
+        // The spec fields are counted as the document's size: they are a
+        // part of it, parsed.
+        self.retained = self
+            .retained
+            .saturating_add(flow_spec.len() as u64)
+            .saturating_add(bytes.len() as u64);
+        if self.retained > self.limits.max_retained_bytes {
+            // Reading on would only keep more: stop here, report once.
+            self.exhausted = true;
+            self.problems.push(Problem::RetainedSize {
+                entry: m.path.clone(),
+                total: self.retained,
+                limit: self.limits.max_retained_bytes,
+            });
+            return None;
+        }
         let mut spec = x.spec;
         if t == ObjectType::FileResource
             && let Some(f) = files.iter().find(|f| f.role == FileRole::Resource)

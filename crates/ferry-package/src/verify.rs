@@ -26,24 +26,51 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Total bytes all entries may decompress to.
     pub max_uncompressed_bytes: u64,
+    /// What the reader may keep in memory for all objects together (see
+    /// [`MAX_RETAINED_BYTES`], the default).
+    pub max_retained_bytes: u64,
 }
 
 /// Output an entry may produce before its compression ratio is judged.
 pub const RATIO_GRACE_BYTES: u64 = 1 << 20;
 
-/// The largest `manifest.json` or spec document read into memory.
-pub const MAX_DOCUMENT_BYTES: u64 = 16 << 20;
+/// The largest spec document read into memory. Documents are parsed into
+/// trees that cost about ten times their text, inside a pod with a memory
+/// limit; a FlowSpec document for one object is a few KiB (large code lives
+/// in the object's code file).
+pub const MAX_DOCUMENT_BYTES: u64 = 1 << 20;
+
+/// The largest `manifest.json` read into memory: it indexes every object
+/// (about 300 bytes each), so it is allowed more than one document.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// The largest code file (a task's or API's script). The import puts the
+/// script into one Kubernetes object, which etcd limits to 1.5 MiB in all;
+/// a larger script could never be written.
+pub const MAX_CODE_FILE_BYTES: u64 = 1 << 20;
+
+/// Longest real name of an object, in characters: what the workspace
+/// objects' `spec.name` accepts. A longer name could never be imported, and
+/// names travel into status, reports and events.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// What the reader may keep in memory for all objects together: each
+/// object's document as compact text plus its spec fields (counted as the
+/// document's size). The default fits the chart's 512 MiB memory limit with
+/// room for the import that follows.
+pub const MAX_RETAINED_BYTES: u64 = 128 << 20;
 
 impl Default for Limits {
-    /// The seed's 30 MB upload limit, 100 000 entries, a ratio of 100 and
-    /// 1 GiB uncompressed: generous for real packages, far below what a
-    /// zip bomb needs.
+    /// The seed's 30 MB upload limit, 100 000 entries, a ratio of 100,
+    /// 1 GiB uncompressed and [`MAX_RETAINED_BYTES`] kept: generous for real
+    /// packages, far below what a zip bomb needs.
     fn default() -> Self {
         Limits {
             max_package_bytes: 30 * 1024 * 1024,
             max_entries: 100_000,
             max_ratio: 100,
             max_uncompressed_bytes: 1 << 30,
+            max_retained_bytes: MAX_RETAINED_BYTES,
         }
     }
 }
@@ -96,6 +123,14 @@ pub enum Problem {
         ratio: u64,
         limit: u64,
     },
+    /// The entries read so far expand more than the allowed ratio times the
+    /// whole package (many small entries, each under the per-entry grace).
+    PackageRatio {
+        entry: String,
+        inflated: u64,
+        package: u64,
+        limit: u64,
+    },
     /// Entries expand to more than the allowed total.
     UncompressedSize {
         entry: Option<String>,
@@ -137,6 +172,12 @@ pub enum Problem {
         object_type: String,
         entry: String,
     },
+    /// An object whose name is longer than [`MAX_NAME_CHARS`].
+    NameTooLong {
+        object_type: String,
+        entry: String,
+        chars: usize,
+    },
     /// A package (import) name outside the allowed characters.
     InvalidPackageName {
         name: String,
@@ -176,6 +217,37 @@ pub enum Problem {
         entry: String,
         detail: String,
     },
+    /// A FlowSpec document Ferry cannot read faithfully: a layout it does
+    /// not read, a reference or dependency that resolves to nothing, an
+    /// unknown dependency type (`rule` is the FlowSpec issue's code).
+    FlowSpec {
+        entry: String,
+        rule: &'static str,
+        detail: String,
+    },
+    /// A YAML document with an anchor or alias.
+    YamlAlias {
+        entry: String,
+        line: Option<usize>,
+        column: Option<usize>,
+    },
+    /// A document nested deeper than [`crate::yaml::MAX_DEPTH`].
+    NestingDepth {
+        entry: String,
+        limit: usize,
+    },
+    /// An entry larger than what may be read into memory for its kind.
+    EntrySize {
+        entry: String,
+        detail: String,
+    },
+    /// Documents and spec fields kept for all objects exceed
+    /// [`Limits::max_retained_bytes`].
+    RetainedSize {
+        entry: String,
+        total: u64,
+        limit: u64,
+    },
 }
 
 impl Problem {
@@ -191,7 +263,9 @@ impl Problem {
             Problem::SpecialFile { .. } => "special-file",
             Problem::DuplicateEntry { .. } => "duplicate-entry",
             Problem::TooManyEntries { .. } => "too-many-entries",
-            Problem::DecompressionRatio { .. } => "decompression-ratio",
+            Problem::DecompressionRatio { .. } | Problem::PackageRatio { .. } => {
+                "decompression-ratio"
+            }
             Problem::UncompressedSize { .. } => "uncompressed-size",
             Problem::MissingManifest => "missing-manifest",
             Problem::InvalidManifest { .. } => "invalid-manifest",
@@ -202,6 +276,7 @@ impl Problem {
             Problem::UnindexedEntry { .. } => "unindexed-entry",
             Problem::DuplicateIndexPath { .. } => "duplicate-index-path",
             Problem::EmptyName { .. } => "empty-name",
+            Problem::NameTooLong { .. } => "name-too-long",
             Problem::InvalidPackageName { .. } => "invalid-package-name",
             Problem::DuplicateName { .. } => "duplicate-name",
             Problem::DuplicateOutput { .. } => "duplicate-output",
@@ -210,11 +285,16 @@ impl Problem {
             Problem::NewStudioObject { .. } => "new-studio-object",
             Problem::InvalidSpec { .. } => "invalid-spec",
             Problem::SpecMismatch { .. } => "spec-mismatch",
+            Problem::FlowSpec { rule, .. } => rule,
+            Problem::YamlAlias { .. } => "yaml-alias",
+            Problem::NestingDepth { .. } => "nesting-depth",
+            Problem::EntrySize { .. } => "entry-size",
+            Problem::RetainedSize { .. } => "retained-size",
         }
     }
 
     /// Every rule code, for documentation and exhaustive tests.
-    pub const RULES: [&'static str; 28] = [
+    pub const RULES: [&'static str; 33] = [
         "oversize",
         "corrupt-archive",
         "path-escape",
@@ -243,6 +323,11 @@ impl Problem {
         "new-studio-object",
         "invalid-spec",
         "spec-mismatch",
+        "yaml-alias",
+        "nesting-depth",
+        "entry-size",
+        "retained-size",
+        "name-too-long",
     ];
 }
 
@@ -288,6 +373,15 @@ impl std::fmt::Display for Problem {
             } => write!(
                 f,
                 "entry {entry:?}: expands {ratio} times its compressed size, more than the limit of {limit} (a zip bomb?)"
+            ),
+            Problem::PackageRatio {
+                entry,
+                inflated,
+                package,
+                limit,
+            } => write!(
+                f,
+                "entry {entry:?}: the entries read up to here expand to {inflated} bytes, more than {limit} times the {package}-byte package (a zip bomb of many small entries?)"
             ),
             Problem::UncompressedSize {
                 entry,
@@ -351,6 +445,14 @@ impl std::fmt::Display for Problem {
             Problem::EmptyName { object_type, entry } => {
                 write!(f, "{object_type} at entry {entry:?}: the name is empty")
             }
+            Problem::NameTooLong {
+                object_type,
+                entry,
+                chars,
+            } => write!(
+                f,
+                "{object_type} at entry {entry:?}: the name has {chars} characters, more than the limit of {MAX_NAME_CHARS}"
+            ),
             Problem::InvalidPackageName { name, detail } => {
                 write!(f, "package name {name:?}: {detail}")
             }
@@ -393,6 +495,35 @@ impl std::fmt::Display for Problem {
                 write!(f, "{detail}")
             }
             Problem::SpecMismatch { entry, detail } => write!(f, "entry {entry:?}: {detail}"),
+            Problem::FlowSpec { entry, detail, .. } => write!(f, "entry {entry:?}: {detail}"),
+            Problem::YamlAlias {
+                entry,
+                line,
+                column,
+            } => {
+                write!(f, "entry {entry:?}: ")?;
+                if let (Some(l), Some(c)) = (line, column) {
+                    write!(f, "line {l}, column {c}: ")?;
+                }
+                write!(
+                    f,
+                    "YAML anchors (&name), aliases (*name) and merge keys (<<) are not allowed in a package document: write the values out"
+                )
+            }
+            Problem::NestingDepth { entry, limit } => {
+                write!(f, "entry {entry:?}: nested more than {limit} levels deep")
+            }
+            Problem::EntrySize { entry, detail } => {
+                write!(f, "entry {entry:?}: too large: {detail}")
+            }
+            Problem::RetainedSize {
+                entry,
+                total,
+                limit,
+            } => write!(
+                f,
+                "entry {entry:?}: the package's documents add up to at least {total} bytes kept in memory, more than the limit of {limit}"
+            ),
         }?;
         write!(f, " (rule: {})", self.rule())
     }
@@ -502,7 +633,8 @@ pub fn check_dependencies(tasks: &[TaskDeps<'_>]) -> Vec<Problem> {
     for (i, t) in tasks.iter().enumerate() {
         for o in &t.outputs {
             let p = producers.entry(o).or_default();
-            if !p.contains(&i) {
+            // Tasks are visited in order, so a repeat of this task is last.
+            if p.last() != Some(&i) {
                 p.push(i);
             }
         }
@@ -517,16 +649,28 @@ pub fn check_dependencies(tasks: &[TaskDeps<'_>]) -> Vec<Problem> {
     }
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
     for (i, t) in tasks.iter().enumerate() {
-        for input in &t.inputs {
-            for &j in producers.get(input).into_iter().flatten() {
-                if !edges[i].contains(&j) {
-                    edges[i].push(j);
-                }
+        // Each distinct input once: a task may repeat one a million times.
+        let mut seen = std::collections::HashSet::with_capacity(t.inputs.len());
+        for input in t.inputs.iter().filter(|x| seen.insert(**x)) {
+            // Only the first producer: an output with several is refused
+            // above already, and an edge to each would make the graph
+            // quadratic (every reader times every producer). An input no
+            // task of the package produces is a dependency outside the
+            // package: mapped at import and warned about there, never
+            // refused here (Custom and Incremental exports have them).
+            if let Some(p) = producers.get(input) {
+                edges[i].push(p[0]);
             }
         }
     }
+    // Several inputs may come from one task: deduplicated by sorting, not by
+    // `contains` per edge (untrusted input must not cost quadratic time).
+    for e in &mut edges {
+        e.sort_unstable();
+        e.dedup();
+    }
     for scc in strongly_connected(&edges) {
-        let cyclic = scc.len() > 1 || edges[scc[0]].contains(&scc[0]);
+        let cyclic = scc.len() > 1 || edges[scc[0]].binary_search(&scc[0]).is_ok();
         if cyclic {
             let cycle = cycle_through(&edges, &scc);
             problems.push(Problem::DependencyCycle {
@@ -597,7 +741,7 @@ fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
 /// inside the component; the first node is repeated at the end.
 fn cycle_through(edges: &[Vec<usize>], scc: &[usize]) -> Vec<usize> {
     let start = scc[0];
-    if edges[start].contains(&start) {
+    if edges[start].binary_search(&start).is_ok() {
         return vec![start, start];
     }
     let in_scc: std::collections::HashSet<usize> = scc.iter().copied().collect();

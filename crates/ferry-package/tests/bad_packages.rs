@@ -479,6 +479,67 @@ fn cases() -> Vec<Case> {
         p.build(),
     );
 
+    // A YAML anchor and alias in an otherwise valid task document.
+    let mut p = Parts::base();
+    let path = p.path(0);
+    let doc = format!("{}x-shared: &shared [1, 2]\nx-again: *shared\n", p.doc(0));
+    let line = doc.lines().count() - 1;
+    p.set_doc(0, &doc);
+    case(
+        "yaml-alias.zip",
+        "yaml-alias",
+        leak(format!("{path}\": line {line}, column")),
+        d,
+        p.build(),
+    );
+
+    let mut p = Parts::base();
+    let path = p.path(0);
+    let doc = format!(
+        "{}x-deep: {}1{}\n",
+        p.doc(0),
+        "[".repeat(65),
+        "]".repeat(65)
+    );
+    p.set_doc(0, &doc);
+    case(
+        "nesting-depth.zip",
+        "nesting-depth",
+        leak(format!("{path}\": nested more than 64 levels")),
+        d,
+        p.build(),
+    );
+
+    let p = Parts::base();
+    let path = p.path(0);
+    case(
+        "retained-size.zip",
+        "retained-size",
+        leak(path),
+        Limits {
+            max_retained_bytes: 100,
+            ..d
+        },
+        p.build(),
+    );
+
+    // The index's name and the document's agree on a 300-character name.
+    let mut p = Parts::base();
+    let path = p.path(1);
+    let long = "o".repeat(300);
+    let doc = p.doc(1).replace("name: orders", &format!("name: {long}"));
+    p.set_doc(1, &doc);
+    p.object(1).insert("name".into(), long.into());
+    case(
+        "name-too-long.zip",
+        "name-too-long",
+        leak(format!(
+            "Table at entry \"{path}\": the name has 300 characters"
+        )),
+        d,
+        p.build(),
+    );
+
     let mut p = Parts::base();
     p.manifest = json!({"formatVersion": 1, "objects": "nope"});
     case(
@@ -548,6 +609,8 @@ fn every_bad_package_is_refused_naming_the_entry_and_rule() {
                 | "duplicate-index-path"
                 | "duplicate-output"
                 | "invalid-entry-name"
+                // Over 1 MiB each: tests below, not in the committed corpus.
+                | "entry-size"
         );
         assert!(
             covered_elsewhere || rules_seen.contains(&rule),
@@ -601,4 +664,270 @@ fn a_task_depending_on_a_node_outside_the_package_is_accepted() {
 fn the_base_package_itself_is_accepted() {
     let r = PackageReader::open(Cursor::new(Parts::base().build()), &Limits::default()).unwrap();
     assert_eq!(r.objects().len(), 2);
+}
+
+/// Peak RSS of this process since the last reset, in bytes (Linux).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Writing 5 to clear_refs resets the peak RSS (Linux 4.0+).
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The wide-anchor form of "billion laughs": ~40 KiB of YAML that
+/// serde_yaml expanded into ~30 million values (1.7 GiB of RSS measured in
+/// the operator) passed its alias-jump guard. Refused at the first anchor,
+/// naming the entry, with the process's RSS staying small.
+#[test]
+fn the_40_kib_billion_laughs_document_is_refused_in_bounded_memory() {
+    let mut p = Parts::base();
+    let path = p.path(0);
+    let mut doc = p.doc(0);
+    doc.push_str("x-a: &a [");
+    doc.push_str(&vec!["0"; 3000].join(","));
+    doc.push_str("]\nx-b: [");
+    doc.push_str(&vec!["*a"; 11_000].join(","));
+    doc.push_str("]\n");
+    assert!((38_000..48_000).contains(&doc.len()), "{}", doc.len());
+    p.set_doc(0, &doc);
+    let bytes = p.build();
+    let resettable = reset_peak_rss();
+    let before = peak_rss();
+    let err = PackageReader::open(Cursor::new(bytes), &Limits::default()).unwrap_err();
+    let problem = err
+        .problems
+        .iter()
+        .find(|p| p.rule() == "yaml-alias")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(problem.to_string().contains(&path), "{problem}");
+    if let (true, Some(before), Some(after)) = (resettable, before, peak_rss()) {
+        eprintln!(
+            "peak RSS {} MiB (at reset {} MiB)",
+            after >> 20,
+            before >> 20
+        );
+        // Other tests of this binary run alongside; 128 MiB is far below
+        // the gigabytes the expansion would take.
+        assert!(after < 128 << 20, "peak RSS {} MiB", after >> 20);
+    }
+}
+
+/// A code file over 1 MiB is refused while streaming: the import would read
+/// it whole into one object.
+#[test]
+fn a_code_file_over_the_limit_is_refused() {
+    let limit = ferry_package::verify::MAX_CODE_FILE_BYTES as usize;
+    // Text that deflates well but not past the ratio limit.
+    let mut code = String::new();
+    let mut x: u32 = 1;
+    while code.len() <= limit {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        code.push_str(&format!("SELECT {} FROM orders;\n", x >> 16));
+    }
+    // The writer moves the script's content into the object's code file.
+    let spec = json!({
+        "name": "big_code", "studio": "Legacy", "computeResource": "sales_mc_dev",
+        "script": {"language": "odps-sql", "content": code},
+        "recurrence": "Normal", "inputs": [], "outputs": ["sales_dev.big_code"],
+    });
+    let big = ExportedObject::from_spec(
+        ObjectType::ScheduledTask,
+        spec.as_object().unwrap(),
+        true,
+        Some("MaxCompute"),
+    );
+    let err = PackageReader::open(Cursor::new(write(&[big])), &Limits::default()).unwrap_err();
+    let p = err
+        .problems
+        .iter()
+        .find(|p| p.rule() == "entry-size")
+        .unwrap_or_else(|| panic!("{err}"));
+    let msg = p.to_string();
+    assert!(
+        msg.contains("code.sql") && msg.contains("a code file"),
+        "{msg}"
+    );
+    // A resource file of the same size is fine: it is only ever streamed.
+    let mut data = Vec::new();
+    let mut x: u32 = 7;
+    while data.len() <= limit {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    let res = table("orders").with_file("data.bin", FileRole::Resource, data);
+    PackageReader::open(Cursor::new(write(&[res])), &Limits::default()).unwrap();
+}
+
+/// A spec document over 1 MiB is refused before it is parsed.
+#[test]
+fn a_document_over_the_limit_is_refused() {
+    let mut p = Parts::base();
+    let path = p.path(0);
+    let mut doc = p.doc(0);
+    doc.push_str("x-padding: \"");
+    let mut x: u32 = 3;
+    while doc.len() <= ferry_package::verify::MAX_DOCUMENT_BYTES as usize {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        doc.push_str(&format!("{:08x}", x));
+    }
+    doc.push_str("\"\n");
+    p.set_doc(0, &doc);
+    let err = PackageReader::open(Cursor::new(p.build()), &Limits::default()).unwrap_err();
+    let p = err
+        .problems
+        .iter()
+        .find(|p| p.rule() == "entry-size")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(p.to_string().contains(&path), "{p}");
+    assert!(p.to_string().contains("a spec document"), "{p}");
+}
+
+/// Security review 1.2: 1 000 entries of 1 MiB of zeros each stayed under
+/// the per-entry grace and inflated a ~1 MiB zip to 1 GiB. The package as a
+/// whole may inflate at most `max_ratio` times its size: reading stops long
+/// before.
+#[test]
+fn many_small_bombs_are_bounded_by_the_package_ratio() {
+    let objects: Vec<ExportedObject> = (0..200)
+        .map(|i| {
+            table(&format!("t{i}")).with_file("zeros.bin", FileRole::Resource, vec![0u8; 1 << 20])
+        })
+        .collect();
+    let zip = write(&objects);
+    let err = PackageReader::open(Cursor::new(&zip), &Limits::default()).unwrap_err();
+    let p = err
+        .problems
+        .iter()
+        .find(|p| p.rule() == "decompression-ratio")
+        .unwrap_or_else(|| panic!("{err}"));
+    let msg = p.to_string();
+    assert!(
+        msg.contains("zeros.bin") && msg.contains("times the"),
+        "{msg}"
+    );
+    // Each entry alone is under the per-entry grace.
+    assert!(
+        err.problems
+            .iter()
+            .all(|p| !matches!(p, ferry_package::Problem::DecompressionRatio { .. })),
+        "{err}"
+    );
+}
+
+/// Security review 1.2: dependency checks used `Vec::contains` per edge
+/// and per producer: one task reading 100 000 outputs, or 100 000 tasks
+/// producing one output, cost ~10^10 comparisons. They must take linear time.
+#[test]
+fn huge_input_lists_are_checked_in_linear_time() {
+    use ferry_package::verify::{TaskDeps, check_dependencies};
+    const N: usize = 100_000;
+    let outs: Vec<String> = (0..N).map(|i| format!("p.o{i}")).collect();
+    let mut tasks: Vec<TaskDeps<'_>> = outs
+        .iter()
+        .map(|o| TaskDeps {
+            name: o,
+            inputs: vec![],
+            outputs: vec![o.as_str()],
+        })
+        .collect();
+    tasks.push(TaskDeps {
+        name: "wide",
+        inputs: outs
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::repeat_n("p.o1", N))
+            .collect(),
+        outputs: vec!["p.wide"],
+    });
+    let start = std::time::Instant::now();
+    assert!(check_dependencies(&tasks).is_empty());
+    let same: Vec<TaskDeps<'_>> = outs
+        .iter()
+        .map(|o| TaskDeps {
+            name: o,
+            inputs: vec!["p.shared"],
+            outputs: vec!["p.shared"],
+        })
+        .collect();
+    let problems = check_dependencies(&same);
+    assert_eq!(problems[0].rule(), "duplicate-output");
+    // Quadratic is minutes here; linear is well under a second.
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Security review 1.4: bytes after the end record (or a second end record
+/// hidden there) make zip readers disagree on the directory; the package
+/// others would unzip must be the one verified.
+#[test]
+fn trailing_data_after_the_end_record_is_refused() {
+    let base = Parts::base().build();
+    PackageReader::open(Cursor::new(&base), &Limits::default()).unwrap();
+    let eocd = base.len() - 22;
+    for tail in [b"trailing junk".to_vec(), base[eocd..].to_vec()] {
+        let mut bytes = base.clone();
+        bytes.extend_from_slice(&tail);
+        let err = PackageReader::open(Cursor::new(bytes), &Limits::default()).unwrap_err();
+        assert_eq!(err.rules(), ["corrupt-archive"], "{err}");
+        assert!(
+            err.to_string().contains("does not end the file")
+                || err
+                    .to_string()
+                    .contains("does not end where its end record begins"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_document_ferry_cannot_read_faithfully_is_refused_naming_the_entry_and_the_rule() {
+    // A layout Ferry does not import, and a dependency on a reference that
+    // resolves to nothing: each refused with its FlowSpec rule code, never
+    // imported with the dependency silently dropped.
+    let unsupported = ExportedObject {
+        object_type: ObjectType::ScheduledTask,
+        name: "dedupe".into(),
+        document: json!({"version": "1.1.0", "kind": "Component",
+            "spec": {"components": [{"id": "comp_1", "name": "dedupe"}]}}),
+        format: Default::default(),
+        files: vec![],
+    };
+    let dangling = ExportedObject {
+        object_type: ObjectType::ScheduledTask,
+        name: "load".into(),
+        document: json!({"version": "1.1.0", "kind": "CycleWorkflow", "spec": {
+            "nodes": [{"id": "n1", "name": "load", "script": {"content": "SELECT 1;"}}],
+            "flow": [{"nodeId": "{{n1}}", "depends": [{"nodeId": "{{nowhere}}", "type": "Normal"}]}]
+        }}),
+        format: Default::default(),
+        files: vec![],
+    };
+    for (o, rule) in [
+        (unsupported, "unsupported-layout"),
+        (dangling, "unresolved-dependency"),
+    ] {
+        let err = match PackageReader::open(Cursor::new(write(&[o])), &Limits::default()) {
+            Ok(_) => panic!("{rule}: the package was accepted"),
+            Err(e) => e,
+        };
+        let found: Vec<_> = err
+            .problems
+            .iter()
+            .map(|p| (p.rule(), p.to_string()))
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|(r, m)| *r == rule && m.contains("scheduled_tasks/")),
+            "{rule}: {found:#?}"
+        );
+    }
 }
