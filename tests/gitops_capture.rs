@@ -290,12 +290,13 @@ async fn every_phase_is_captured_from_a_real_control_plane() {
     until(&seen, "ImportTask", "held", "Editing").await;
     until(&seen, "ImportTask", "unmapped", "ImportFailed").await;
     until(&seen, "ImportTask", "partial", "PartiallyImported").await;
-    // A spec change the operator has not judged yet.
+    // A spec change the operator has not judged yet (once an import has
+    // started, `suspend` is the one setting the schema lets change).
     tasks
         .patch(
             "full",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"description": "changed after the import"}})),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
         )
         .await
         .expect("patch full");
