@@ -866,12 +866,17 @@ async fn chunked_upload_import_report_export_and_download_through_the_api_server
     let status = pkgs.get("chunked").await.unwrap().status.unwrap();
     assert_eq!(status.source_kind.as_deref(), Some("Upload"));
     assert_eq!(status.artifact.unwrap().digest, digest);
-    assert!(
-        labelled(&c, ns, "ferry.dev/upload=chunked")
-            .await
-            .is_empty(),
-        "the operator deleted the upload chunks once the package was stored"
-    );
+    // The chunks go right after the status recording the artifact is
+    // written (never before: a crash in between would lose the upload), so
+    // a client that saw Ready may still see them for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !labelled(&c, ns, "ferry.dev/upload=chunked").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator deletes the upload chunks once the package is stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // Import it, following the phases, and read the report.
     suspended_task(&c, ns, "chunked-import", "chunked").await;
