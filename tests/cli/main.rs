@@ -870,7 +870,10 @@ async fn chunked_upload_import_report_export_and_download_through_the_api_server
     // written (never before: a crash in between would lose the upload), so
     // a client that saw Ready may still see them for a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !labelled(&c, ns, "ferry.dev/upload=chunked").await.is_empty() {
+    while !labelled(&c, ns, "ferry.dev/upload=chunked")
+        .await
+        .is_empty()
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the operator deletes the upload chunks once the package is stored"
