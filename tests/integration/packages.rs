@@ -386,11 +386,13 @@ async fn a_counted_export_that_fails_when_made_again_gives_its_slot_back() {
         .join("artifacts/sha256")
         .join(format!("{hex}.zip"));
     std::fs::remove_file(&stored).unwrap();
-    // Any change makes the operator look again; it finds no artifact.
+    // A download request makes the operator look again (it reconciles a
+    // package on its spec, identity and download requests only); it finds
+    // no artifact.
     api.patch(
         "once",
         &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(serde_json::json!({"metadata": {"labels": {"look": "again"}}})),
+        &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {"ferry.dev/download-requested-at": "look-again"}}})),
     )
     .await
     .unwrap();
@@ -759,22 +761,21 @@ async fn thousands_of_problems_keep_the_status_bounded() {
     use ferry_package::{ExportMode, ExportedObject, ObjectType, PackageWriter, SourceInfo};
     let c = client(User::Admin).await;
     tenant_and_workspace(&c, "t-many", Edition::Standard, "pkg-many", "pkg-many").await;
-    // One task whose 5 000 inputs belong to the source project and that no
-    // task in the package produces: 5 000 dangling-dependency problems.
-    let inputs: Vec<String> = (0..5000)
-        .map(|i| format!("sales_dev.missing_{i:05}"))
+    // One task whose flow depends on 5 000 nodes its document does not
+    // define: 5 000 unresolved-dependency problems.
+    let depends: Vec<serde_json::Value> = (0..5000)
+        .map(|i| serde_json::json!({"nodeId": format!("{{{{missing_{i:05}}}}}"), "type": "Normal"}))
         .collect();
-    let spec = serde_json::json!({
-        "name": "reads_everything", "studio": "Legacy", "computeResource": "sales_mc_dev",
-        "script": {"language": "odps-sql", "content": "SELECT 1;"},
-        "recurrence": "Normal", "inputs": inputs, "outputs": ["sales_dev.reads_everything"],
-    });
-    let task = ExportedObject::from_spec(
-        ObjectType::ScheduledTask,
-        spec.as_object().unwrap(),
-        true,
-        Some("MaxCompute"),
-    );
+    let task = ExportedObject {
+        object_type: ObjectType::ScheduledTask,
+        name: "reads_everything".into(),
+        document: serde_json::json!({"version": "1.1.0", "kind": "CycleWorkflow", "spec": {
+            "nodes": [{"id": "n1", "name": "reads_everything", "script": {"content": "SELECT 1;"}}],
+            "flow": [{"nodeId": "{{n1}}", "depends": depends}]
+        }}),
+        format: Default::default(),
+        files: vec![],
+    };
     let mut w = PackageWriter::new(
         std::io::Cursor::new(Vec::new()),
         SourceInfo {
@@ -804,7 +805,11 @@ async fn thousands_of_problems_keep_the_status_bounded() {
     let ready = conditions::find(&status.conditions, READY).unwrap();
     assert_eq!(ready.reason, "VerificationFailed");
     assert_eq!(status.problems.len(), 101, "first 100 and a count");
-    assert!(status.problems[0].contains("sales_dev.missing_00000"));
+    assert!(
+        status.problems[0].contains("missing_00000"),
+        "{}",
+        status.problems[0]
+    );
     assert_eq!(
         status.problems[100],
         "... and 4900 more problem(s), not listed"
