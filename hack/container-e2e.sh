@@ -41,9 +41,18 @@ run="e2e-$$"
 pids=()
 cleanup() {
   set +e
-  for c in "$run-a" "$run-b"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
+  # Bounded: `podman rm` has been seen to hang here on this machine, and a
+  # cleanup must never hold CI.
+  for c in "$run-a" "$run-b"; do
+    timeout 30 podman rm -f -t 0 "$c" >/dev/null 2>&1 \
+      || timeout 10 podman kill -s KILL "$c" >/dev/null 2>&1
+  done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
   # The volumes belong to 65532; podman unshare is not needed as root.
   rm -rf "$work"
 }
