@@ -111,6 +111,16 @@ enum Command {
             requires = "artifact_tls_cert_file"
         )]
         artifact_tls_key_file: Option<std::path::PathBuf>,
+        /// The ServiceAccount (same name in every namespace) whose rights
+        /// Ferry acts with for a namespace: reading the Secrets its packages
+        /// name, packages of other namespaces, exporting other workspaces.
+        /// The operator impersonates it (docs/tenancy.md).
+        #[arg(
+            long,
+            default_value = ferry::controller::tenancy::DEFAULT_WORKSPACE_SERVICE_ACCOUNT,
+            env = "FERRY_WORKSPACE_SERVICE_ACCOUNT"
+        )]
+        workspace_service_account: String,
     },
 }
 
@@ -133,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             artifact_body_timeout_seconds,
             artifact_token_audiences,
             artifact_tls_cert_file,
+            workspace_service_account,
             artifact_tls_key_file,
         } => {
             telemetry::init(log_format);
@@ -166,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 max_remote_bytes: max_remote_package_bytes,
                 download_interval: None,
+                workspace_service_account: Some(workspace_service_account),
             };
             ferry::operator::run(client, settings, ferry::operator::shutdown_signal()).await
         }

@@ -37,6 +37,9 @@ pub struct Settings {
     /// How often a package answers a new download request (chunks through
     /// the API server); `None` keeps [`crate::controller::chunks::DOWNLOAD_INTERVAL`].
     pub download_interval: Option<std::time::Duration>,
+    /// The ServiceAccount name each namespace acts through; `None` keeps
+    /// [`crate::controller::tenancy::DEFAULT_WORKSPACE_SERVICE_ACCOUNT`].
+    pub workspace_service_account: Option<String>,
 }
 
 /// Which addresses URL and object-store sources may reach. By default only
@@ -102,6 +105,9 @@ pub async fn run(
     }
     if let Some(interval) = settings.download_interval {
         ctx.download_interval = interval;
+    }
+    if let Some(name) = &settings.workspace_service_account {
+        ctx.workspace_service_account = name.clone();
     }
     let ctx = Arc::new(ctx);
     if let Some(addr) = settings.artifact_addr {

@@ -32,6 +32,9 @@ pub struct Context {
     pub download_interval: std::time::Duration,
     /// When each package (by UID) last answered a download request.
     download_answers: Arc<Mutex<HashMap<String, std::time::Instant>>>,
+    /// The ServiceAccount name each namespace acts through (see
+    /// [`super::tenancy`]).
+    pub workspace_service_account: String,
 }
 
 /// Object writes in flight across all imports. One import keeps 32 in
@@ -69,6 +72,7 @@ impl Context {
             max_remote_bytes: ferry_package::Limits::default().max_uncompressed_bytes,
             download_interval: super::chunks::DOWNLOAD_INTERVAL,
             download_answers: Arc::default(),
+            workspace_service_account: super::tenancy::DEFAULT_WORKSPACE_SERVICE_ACCOUNT.into(),
         }
     }
 

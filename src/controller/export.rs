@@ -176,6 +176,36 @@ async fn source_of(ctx: &Context, export: &ExportSource) -> Result<(Workspace, T
     Ok((ws, tenant))
 }
 
+/// Only who administers a workspace exports it. A package exports its own
+/// namespace's workspace freely; another workspace only when the package's
+/// namespace's workspace identity may start imports there (`create
+/// importtasks`), the right that makes someone a workspace administrator.
+/// Reading the Workspace object is not enough: viewers of a tenant read
+/// every Workspace.
+async fn may_export(ctx: &Context, pkg: &MigrationPackage, ws: &Workspace) -> Result<(), Refusal> {
+    let ns = pkg.namespace().unwrap_or_default();
+    let source = &ws.spec.namespace;
+    if *source == ns
+        || super::tenancy::identity_may(ctx, &ns, "create", "ferry.dev", "importtasks", source)
+            .await?
+    {
+        return Ok(());
+    }
+    Err(refuse(
+        "ExportForbidden",
+        format!(
+            "spec.source.export.workspace: Workspace {:?} lives in namespace {source}, which namespace {ns} does not administer. {}",
+            ws.name_any(),
+            super::tenancy::grant_hint(
+                ctx,
+                &ns,
+                source,
+                "ferry-workspace-admin (create on importtasks is what is checked)"
+            )
+        ),
+    ))
+}
+
 /// Writes the package of `export`. Refused early when the tenant is already
 /// at its limit (the slot itself is claimed after verification).
 pub(super) async fn export_package(
@@ -184,6 +214,7 @@ pub(super) async fn export_package(
     export: &ExportSource,
 ) -> Result<Exported, Refusal> {
     let (ws, tenant) = source_of(ctx, export).await?;
+    may_export(ctx, pkg, &ws).await?;
     let uid = pkg.uid().unwrap_or_default();
     let exported = tenant
         .status

@@ -10,6 +10,7 @@ pub mod objects;
 pub mod package;
 mod remote;
 mod status;
+pub mod tenancy;
 pub mod tenant;
 pub mod workspace;
 

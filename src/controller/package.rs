@@ -599,9 +599,14 @@ async fn fetch_in_memory(
     }
     if let Some(sel) = &source.secret {
         check_object_name("spec.source.secret.name", &sel.name)?;
-        let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
+        // Read as the namespace's workspace identity: the operator itself
+        // may read no Secret (see `tenancy`).
+        let secret = Api::<Secret>::namespaced(super::tenancy::client_as(ctx, ns), ns)
             .get_opt(&sel.name)
-            .await?;
+            .await
+            .map_err(|e| {
+                super::tenancy::forbidden_or(ctx, ns, "spec.source.secret", "Secret", &sel.name, e)
+            })?;
         let Some(secret) = secret else {
             return Err(refused(
                 "SourceNotFound",

@@ -70,9 +70,12 @@ fn unavailable(message: String) -> Refusal {
 
 /// Reads a Secret in `ns`, refusing when it does not exist.
 async fn read_secret(ctx: &Context, ns: &str, name: &str, field: &str) -> Result<Secret, Refusal> {
-    Api::<Secret>::namespaced(ctx.client.clone(), ns)
+    // Read as the namespace's workspace identity: the operator itself may
+    // read no Secret (see `tenancy`).
+    Api::<Secret>::namespaced(super::tenancy::client_as(ctx, ns), ns)
         .get_opt(name)
-        .await?
+        .await
+        .map_err(|e| super::tenancy::forbidden_or(ctx, ns, field, "Secret", name, e))?
         .ok_or_else(|| {
             refuse(
                 "SourceNotFound",
@@ -693,6 +696,15 @@ pub(super) async fn fetch_object_store(
     const FIELD: &str = "spec.source.objectStore";
     let max_bytes = max_bytes.min(ctx.max_remote_bytes);
     let what = format!("{FIELD}: bucket {:?} key {:?}", source.bucket, source.key);
+    // The credentials first: a namespace not allowed to read them gets no
+    // request sent on its behalf, not even a DNS lookup.
+    let credentials = match &source.credentials_secret_ref {
+        Some(sref) => {
+            let field = format!("{FIELD}.credentialsSecretRef");
+            Some(read_secret(ctx, ns, &sref.name, &field).await?)
+        }
+        None => None,
+    };
     let endpoint = bucket_endpoint(source).map_err(|e| {
         refuse(
             "SourceInvalid",
@@ -731,10 +743,9 @@ pub(super) async fn fetch_object_store(
         .with_virtual_hosted_style_request(!source.path_style)
         .with_client_options(options)
         .with_retry(retry);
-    match &source.credentials_secret_ref {
-        Some(sref) => {
+    match source.credentials_secret_ref.as_ref().zip(credentials) {
+        Some((sref, secret)) => {
             let field = format!("{FIELD}.credentialsSecretRef");
-            let secret = read_secret(ctx, ns, &sref.name, &field).await?;
             let key = |k: &str| -> Result<String, Refusal> {
                 let raw = secret_key(&secret, k).ok_or_else(|| {
                     refuse(

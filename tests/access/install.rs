@@ -16,9 +16,11 @@ use crate::support::{
     OPERATOR_SA, RELEASE, RELEASE_NS, client, cp, env, helm, operator_user, text,
 };
 
-const POLICIES: [&str; 2] = [
+const POLICIES: [&str; 4] = [
     "ferry-importtask-references",
     "ferry-migrationpackage-references",
+    "ferry-chunk-configmaps",
+    "ferry-operator-scope",
 ];
 
 #[tokio::test]

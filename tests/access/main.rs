@@ -11,7 +11,12 @@
 //! `tests/integration`): the chart's admission policies and roles apply to
 //! the whole cluster.
 
+/// The chart is installed with its admission policies (tests/tenancy
+/// installs it without them and runs `cross_tenant` again).
+pub const POLICIES: bool = true;
+
 mod creator;
+mod cross_tenant;
 mod install;
 mod operator_permissions;
 mod people;

@@ -189,7 +189,8 @@ async fn what_the_operator_must_never_do_is_refused() {
         ("delete", "workspaces.ferry.dev"),
         ("create", "tenants.ferry.dev"),
         ("update", "workspaces.ferry.dev"),
-        // Secrets only by name.
+        // No Secrets at all: they are read as the workspace identity.
+        ("get", "secrets"),
         ("list", "secrets"),
         ("watch", "secrets"),
         ("create", "secrets"),
@@ -245,6 +246,34 @@ async fn what_the_operator_must_never_do_is_refused() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// The operator impersonates workspace identities (`<ns>/ferry-workspace`)
+/// and nobody else: not another ServiceAccount of the same namespace, not
+/// its own, not a user or a group.
+#[tokio::test]
+async fn the_operator_impersonates_only_workspace_identities() {
+    env();
+    let c = client(User::Admin).await;
+    let sa = Res::parse("serviceaccounts");
+    for ns in ["some-workspace", "kube-system", RELEASE_NS] {
+        assert!(
+            operator_may(&c, "impersonate", &sa, ns, "ferry-workspace").await,
+            "{ns}"
+        );
+        for other in ["default", OPERATOR_SA, "ferry-workspace-x"] {
+            assert!(
+                !operator_may(&c, "impersonate", &sa, ns, other).await,
+                "impersonate {ns}/{other} is allowed"
+            );
+        }
+    }
+    for (res, name) in [("users", "admin"), ("groups", "system:masters")] {
+        assert!(
+            !operator_may(&c, "impersonate", &Res::parse(res), "", name).await,
+            "{res}"
+        );
+    }
 }
 
 /// A row of `kubectl auth can-i --list`: resource, non-resource URLs,
@@ -326,4 +355,88 @@ async fn kubectl_auth_can_i_list_shows_only_documented_permissions() {
         }
         assert_eq!(seen, expected, "{listing}");
     }
+}
+
+fn refused<T>(r: &kube::Result<T>) -> bool {
+    matches!(r, Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("ferry-operator-scope"))
+}
+
+/// `ferry-operator-scope` narrows the operator's cluster-wide ConfigMap and
+/// Namespace verbs: ConfigMaps only in workspace namespaces, a namespace
+/// created only with the workspace label, no other label changed. Tried as
+/// the operator's ServiceAccount (the admin impersonating it), dry-run.
+#[tokio::test]
+async fn the_operator_writes_configmaps_only_in_workspace_namespaces() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    use kube::api::{Patch, PatchParams};
+    env();
+    let admin = client(User::Admin).await;
+    crate::support::namespace("scope-plain").await;
+    crate::support::namespace("scope-ws").await;
+    let label = Patch::Merge(
+        serde_json::json!({"metadata": {"labels": {"ferry.dev/workspace": "scope-ws"}}}),
+    );
+    Api::<Namespace>::all(admin.clone())
+        .patch("scope-ws", &PatchParams::default(), &label)
+        .await
+        .unwrap();
+    let operator = crate::support::impersonating(
+        &operator_user(),
+        &[
+            "system:serviceaccounts",
+            &format!("system:serviceaccounts:{RELEASE_NS}"),
+            "system:authenticated",
+        ],
+    )
+    .await;
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let cm: ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "report"}})).unwrap();
+    // The policy is loaded from an informer: wait until it refuses.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r: kube::Result<ConfigMap> = Api::namespaced(operator.clone(), "scope-plain")
+            .create(&dry, &cm)
+            .await;
+        if refused(&r) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not refused: {r:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Api::<ConfigMap>::namespaced(operator.clone(), "scope-ws")
+        .create(&dry, &cm)
+        .await
+        .expect("a ConfigMap in a workspace namespace");
+    let namespaces: Api<Namespace> = Api::all(operator);
+    let plain: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "scope-new"}})).unwrap();
+    assert!(refused(&namespaces.create(&dry, &plain).await));
+    let labelled: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "scope-new", "labels": {"ferry.dev/workspace": "w"}}
+    }))
+    .unwrap();
+    namespaces
+        .create(&dry, &labelled)
+        .await
+        .expect("a workspace namespace");
+    let dry_patch = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let psa = Patch::Merge(
+        serde_json::json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}),
+    );
+    assert!(refused(
+        &namespaces.patch("scope-ws", &dry_patch, &psa).await
+    ));
+    let relabel =
+        Patch::Merge(serde_json::json!({"metadata": {"labels": {"ferry.dev/workspace": "other"}}}));
+    namespaces
+        .patch("scope-ws", &dry_patch, &relabel)
+        .await
+        .expect("the workspace label itself");
 }

@@ -26,6 +26,7 @@ use crate::support::{
 
 const TASK_POLICY: &str = "ferry-importtask-references";
 const PACKAGE_POLICY: &str = "ferry-migrationpackage-references";
+const CHUNK_POLICY: &str = "ferry-chunk-configmaps";
 
 fn task(name: &str, package: &str, package_ns: Option<&str>) -> ImportTask {
     let mut package_ref = serde_json::json!({"name": package});
@@ -379,21 +380,8 @@ async fn a_workspace_admin_of_a_cannot_import_into_b_nor_read_bs_packages() {
         TASK_POLICY,
         &["spec.packageRef", "MigrationPackage adm-b/pkg-b"],
     );
-    // Nor export workspace B, whose Workspace she may not get.
-    assert_policy_refused(
-        pkgs_a
-            .create(
-                &pp(),
-                &package("export-b", serde_json::json!({"export": {"workspace": b}})),
-            )
-            .await,
-        PACKAGE_POLICY,
-        &[
-            "spec.source.export.workspace",
-            "user \"alice\"",
-            "Workspace \"adm-b\"",
-        ],
-    );
+    // (Nor export workspace B: the operator refuses that, with or without
+    // policies; see cross_tenant.rs.)
     // Nor have the operator read a Secret she may not read.
     assert_policy_refused(
         pkgs_a
@@ -436,14 +424,23 @@ async fn a_workspace_admin_of_a_cannot_import_into_b_nor_read_bs_packages() {
         &["spec.source.objectStore.credentialsSecretRef", "Secret adm-a/pkg-secret"],
     );
     // She writes and removes the chunk ConfigMaps that carry a package
-    // through the API server (kubectl migrate upload), in her namespace only,
-    // and may not change a ConfigMap once written.
+    // through the API server (kubectl migrate upload: labelled, owned by the
+    // package), in her namespace only, and may not change a ConfigMap once
+    // written, nor create or delete (so replace) any other ConfigMap.
     let cms_a = Api::<ConfigMap>::namespaced(alice.clone(), a);
+    let pkg_a = pkgs_a.get("pkg-a").await.unwrap();
+    let mut chunk = config_map("upload-chunk", &[("ferry.dev/upload", "pkg-a")]);
+    chunk.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "ferry.dev/v1alpha1".into(),
+            kind: "MigrationPackage".into(),
+            name: "pkg-a".into(),
+            uid: pkg_a.metadata.uid.clone().unwrap(),
+            ..Default::default()
+        },
+    ]);
     cms_a
-        .create(
-            &pp(),
-            &config_map("upload-chunk", &[("ferry.dev/upload", "p")]),
-        )
+        .create(&pp(), &chunk)
         .await
         .expect("alice creates an upload chunk in her namespace");
     assert!(!can(&alice, "update", "", "configmaps", a, "").await);
@@ -452,6 +449,26 @@ async fn a_workspace_admin_of_a_cannot_import_into_b_nor_read_bs_packages() {
         .delete("upload-chunk", &DeleteParams::default())
         .await
         .expect("alice deletes her chunk");
+    assert_policy_refused(
+        cms_a.create(&pp(), &config_map("app-config", &[])).await,
+        CHUNK_POLICY,
+        &["user \"alice\"", "ConfigMap app-config is not one"],
+    );
+    assert_policy_refused(
+        cms_a
+            .create(
+                &pp(),
+                &config_map("labelled-only", &[("ferry.dev/upload", "x")]),
+            )
+            .await,
+        CHUNK_POLICY,
+        &["ConfigMap labelled-only is not one"],
+    );
+    assert_policy_refused(
+        cms_a.delete("pkg-a-zip", &DeleteParams::default()).await,
+        CHUNK_POLICY,
+        &["may delete only package chunk ConfigMaps", "pkg-a-zip"],
+    );
     assert_rbac_refused(
         Api::<ConfigMap>::namespaced(alice.clone(), b)
             .create(&pp(), &config_map("upload", &[]))
@@ -545,19 +562,8 @@ async fn a_tenant_owner_imports_across_the_tenants_workspaces_and_exports_them()
         TASK_POLICY,
         &["MigrationPackage own-other-tenant/pkg-x"],
     );
-    assert_policy_refused(
-        pkgs_a
-            .create(
-                &pp(),
-                &package(
-                    "export-other",
-                    serde_json::json!({"export": {"workspace": elsewhere}}),
-                ),
-            )
-            .await,
-        PACKAGE_POLICY,
-        &["Workspace \"own-other-tenant\""],
-    );
+    // (Exporting another tenant's workspace is refused by the operator:
+    // cross_tenant.rs.)
     assert_rbac_refused(
         Api::<ImportTask>::namespaced(alice, elsewhere)
             .create(&pp(), &task("import-x", "pkg-x", None))

@@ -16,7 +16,7 @@ use ferry::testenv::{ControlPlane, Options, User};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, Resource};
@@ -66,27 +66,33 @@ pub fn env() -> &'static Env {
                 let cp = ControlPlane::start(Options::default())
                     .await
                     .expect("starting the control plane");
-                let out = helm(
-                    &cp,
-                    &[
-                        "install",
-                        RELEASE,
-                        repo().join("charts/ferry").to_str().unwrap(),
-                        "-n",
-                        RELEASE_NS,
-                        "--create-namespace",
-                        "--set",
-                        "image.repository=ferry",
-                        "--wait=false",
-                    ],
-                );
+                let chart = repo().join("charts/ferry");
+                let mut args = vec![
+                    "install",
+                    RELEASE,
+                    chart.to_str().unwrap(),
+                    "-n",
+                    RELEASE_NS,
+                    "--create-namespace",
+                    "--set",
+                    "image.repository=ferry",
+                    "--wait=false",
+                ];
+                // tests/tenancy: the chart without its admission policies,
+                // where the operator alone enforces tenancy.
+                if !crate::POLICIES {
+                    args.extend(["--set", "admissionPolicy.enabled=false"]);
+                }
+                let out = helm(&cp, &args);
                 let install_output = text(&out);
                 assert!(
                     out.status.success(),
                     "helm install failed:\n{install_output}"
                 );
                 let env = Env { cp, install_output };
-                policies_in_force(&env).await;
+                if crate::POLICIES {
+                    policies_in_force(&env).await;
+                }
                 env
             })
         })
@@ -420,7 +426,12 @@ async fn policies_in_force(env: &Env) {
     .unwrap();
     let pkg: ferry::api::MigrationPackage = serde_json::from_value(serde_json::json!({
         "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": "probe"},
-        "spec": {"source": {"export": {"workspace": "probe"}}}
+        "spec": {"source": {"secret": {"name": "probe", "key": "package.zip"}}}
+    }))
+    .unwrap();
+    // A ConfigMap that is no package chunk.
+    let plain: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "probe"}, "data": {"a": "b"}
     }))
     .unwrap();
     // A package of her own namespace (it need not exist: the policy asks
@@ -433,12 +444,14 @@ async fn policies_in_force(env: &Env) {
     }))
     .unwrap();
     let tasks: Api<ferry::api::ImportTask> = Api::namespaced(alice.clone(), ns);
-    let pkgs: Api<ferry::api::MigrationPackage> = Api::namespaced(alice, ns);
+    let pkgs: Api<ferry::api::MigrationPackage> = Api::namespaced(alice.clone(), ns);
+    let cms: Api<ConfigMap> = Api::namespaced(alice, ns);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let t = tasks.create(&dry, &task).await;
         let p = pkgs.create(&dry, &pkg).await;
         let c = tasks.create(&dry, &claimed).await;
+        let m = cms.create(&dry, &plain).await;
         let creator = c
             .as_ref()
             .ok()
@@ -447,13 +460,14 @@ async fn policies_in_force(env: &Env) {
             .cloned();
         if refused_by(&t, "ferry-importtask-references")
             && refused_by(&p, "ferry-migrationpackage-references")
+            && refused_by(&m, "ferry-chunk-configmaps")
             && creator.as_deref() == Some(User::WorkspaceAdmin.name())
         {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "the chart's admission policies are not in force after 60s: task {t:?}, package {p:?}, claimed creator {c:?}"
+            "the chart's admission policies are not in force after 60s: task {t:?}, package {p:?}, claimed creator {c:?}, plain ConfigMap {m:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::apply::{Origin, StepResult, Target};
 use super::package::tenant_of_namespace;
-use super::{Context, Error, apply_status};
+use super::{Context, Error, apply_status, tenancy};
 use crate::api::{
     ImportPhase, ImportTask, ImportTaskStatus, MigrationPackage, PhaseTiming, Progress, ReportRef,
 };
@@ -414,6 +414,17 @@ async fn run_phase(
                         resume: None,
                     });
                 }
+                // Not allowed to read the package (yet): say so, look again.
+                Err(Error::Waiting {
+                    reason: "PackageForbidden",
+                    message,
+                    retry_after,
+                }) => {
+                    return Ok(PhaseEnd::Wait {
+                        message,
+                        after: Some(retry_after),
+                    });
+                }
                 Err(e) => return Err(e),
             };
             // Pinned: later phases import exactly this package.
@@ -654,6 +665,43 @@ fn settings_key(task: &ImportTask) -> String {
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Reads the task's package. One of another namespace is read as the task
+/// namespace's workspace identity, so a task imports only what its
+/// namespace was allowed to read (see `tenancy`), whatever admission
+/// policies the cluster has.
+async fn read_package(
+    ctx: &Context,
+    ns: &str,
+    pkg_ns: &str,
+    name: &str,
+) -> Result<Option<MigrationPackage>, Error> {
+    if pkg_ns == ns {
+        return Ok(
+            Api::<MigrationPackage>::namespaced(ctx.client.clone(), pkg_ns)
+                .get_opt(name)
+                .await?,
+        );
+    }
+    let api = Api::<MigrationPackage>::namespaced(tenancy::client_as(ctx, ns), pkg_ns);
+    match api.get_opt(name).await {
+        Ok(pkg) => Ok(pkg),
+        Err(e) if tenancy::is_forbidden(&e) => Err(Error::Waiting {
+            reason: "PackageForbidden",
+            message: format!(
+                "spec.packageRef: namespace {ns} may not read MigrationPackage {pkg_ns}/{name}, so this task may not import it. {}",
+                tenancy::grant_hint(
+                    ctx,
+                    ns,
+                    pkg_ns,
+                    "get on migrationpackages (ferry-workspace-viewer)"
+                )
+            ),
+            retry_after: tenancy::FORBIDDEN_RETRY,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Loads the package and plans the import, once per settings and package.
 /// With `pinned`, the package must still be the one verified then.
 async fn prepare(
@@ -670,9 +718,7 @@ async fn prepare(
         .namespace
         .clone()
         .unwrap_or_else(|| ns.clone());
-    let pkg = Api::<MigrationPackage>::namespaced(ctx.client.clone(), &pkg_ns)
-        .get_opt(&task.spec.package_ref.name)
-        .await?;
+    let pkg = read_package(ctx, &ns, &pkg_ns, &task.spec.package_ref.name).await?;
     let Some(pkg) = pkg else {
         return Err(Error::Stalled {
             reason: if pinned.is_some() {
