@@ -195,6 +195,8 @@ fn template_renders_every_expected_kind() {
     for name in [
         "ferry-importtask-references",
         "ferry-migrationpackage-references",
+        "ferry-chunk-configmaps",
+        "ferry-operator-scope",
     ] {
         find(&docs, "ValidatingAdmissionPolicy", name);
         let binding = find(&docs, "ValidatingAdmissionPolicyBinding", name);
@@ -255,7 +257,12 @@ fn deployment_is_hardened_and_wired_to_the_operator_flags() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    for want in ["POD_NAME", "POD_NAMESPACE", "FERRY_LOG_FORMAT"] {
+    for want in [
+        "POD_NAME",
+        "POD_NAMESPACE",
+        "FERRY_LOG_FORMAT",
+        "FERRY_WORKSPACE_SERVICE_ACCOUNT",
+    ] {
         assert!(env.contains(want), "env lacks {want}");
     }
     let service = find(&docs, "Service", "ferry");
@@ -326,6 +333,59 @@ fn options_render_what_they_promise() {
     let monitor = find(&docs, "ServiceMonitor", "ferry");
     assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+}
+
+/// Editors are not workspace administrators: ferry-workspace-admin joins the
+/// built-in admin role, and edit only when asked; the operator impersonates
+/// only the configured workspace identity.
+#[test]
+fn workspace_admin_is_aggregated_into_admin_not_edit_by_default() {
+    let labels = |docs: &[serde_json::Value]| {
+        find(docs, "ClusterRole", "ferry-workspace-admin")["metadata"]["labels"].clone()
+    };
+    let default = labels(&render(&[]));
+    assert_eq!(
+        default["rbac.authorization.k8s.io/aggregate-to-admin"],
+        "true"
+    );
+    assert!(
+        default
+            .get("rbac.authorization.k8s.io/aggregate-to-edit")
+            .is_none()
+    );
+    let edit = labels(&render(&["--set", "rbac.aggregateToEdit=true"]));
+    assert_eq!(edit["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
+
+    let docs = render(&["--set", "tenancy.workspaceServiceAccount=tenant-id"]);
+    let rules = find(&docs, "ClusterRole", "ferry-operator")["rules"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let impersonate: Vec<_> = rules
+        .iter()
+        .filter(|r| {
+            r["verbs"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("impersonate"))
+        })
+        .collect();
+    assert_eq!(impersonate.len(), 1, "{rules:#?}");
+    assert_eq!(
+        impersonate[0]["resources"],
+        serde_json::json!(["serviceaccounts"])
+    );
+    assert_eq!(
+        impersonate[0]["resourceNames"],
+        serde_json::json!(["tenant-id"])
+    );
+    assert!(
+        !rules.iter().any(|r| r["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("secrets"))),
+        "no Secret rights: {rules:#?}"
+    );
 }
 
 #[test]

@@ -541,6 +541,7 @@ async fn on_basic_an_exported_package_imports_uncommitted() {
         "spec": {"source": {"export": {"workspace": "basic-src"}}}
     }))
     .unwrap();
+    crate::support::grant_export(&c, "basic-src", "imp-basic").await;
     Api::<MigrationPackage>::namespaced(c.clone(), "imp-basic")
         .create(&PostParams::default(), &pkg)
         .await

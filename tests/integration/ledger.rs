@@ -731,6 +731,9 @@ async fn a_basic_tenant_cannot_import_a_local_upload_kept_in_a_professional_tena
     destination(&c, "t-led-pro-src", Edition::Professional, "led-pro-src").await;
     destination(&c, "t-led-basic", Edition::Basic, "led-basic").await;
     package_from(&c, "led-pro-src", "uploaded", small_package().to_bytes()).await;
+    // The Professional tenant lets led-basic read its packages: what
+    // refuses the import is the edition, not access.
+    crate::support::grant_packages(&c, "led-pro-src", "led-basic").await;
     let mut body = task("borrowed", "uploaded", false);
     body["spec"]["packageRef"]["namespace"] = json!("led-pro-src");
     let api = create_task(&c, "led-basic", body).await;

@@ -218,6 +218,8 @@ async fn concurrent_exports_on_basic_count_exactly_to_the_limit() {
             .unwrap();
     }
 
+    // Packages in exp-src export exp-cyc too: its administrators allow it.
+    crate::support::grant_export(&c, "exp-cyc", "exp-src").await;
     let failing = |i: usize| i.is_multiple_of(4);
     let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "exp-src");
     let creates = (0..50).map(|i| {
@@ -612,6 +614,7 @@ async fn a_secret_package_is_verified_like_a_config_map() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
+    crate::support::grant_secret(&c, "pkg-secret", "zip").await;
     let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "pkg-secret");
     api.create(
         &PostParams::default(),

@@ -56,6 +56,7 @@ async fn secret(c: &Client, ns: &str, name: &str, data: &[(&str, &str)]) {
         .create(&PostParams::default(), &s)
         .await
         .unwrap();
+    crate::support::grant_secret(c, ns, name).await;
 }
 
 /// Creates the package, waits until it settles, returns its status.
@@ -263,6 +264,24 @@ async fn a_url_package_with_a_malformed_or_missing_secret_is_refused() {
     );
     assert!(!message.contains("abc123"), "{message}");
 
+    // A Secret the namespace's workspace identity may not read: refused
+    // as forbidden, whether it exists or not (no existence oracle).
+    let status = settle(
+        &c,
+        "src-url-bad",
+        "no-grant",
+        serde_json::json!({"url": {"url": url, "secretRef": {"name": "nowhere"}}}),
+    )
+    .await;
+    let (reason, message) = refusal(&status);
+    assert_eq!(reason, "SourceForbidden", "{message}");
+    assert!(
+        message.contains("spec.source.url.secretRef: the workspace identity of namespace src-url-bad may not get Secret src-url-bad/nowhere")
+            && message.contains("system:serviceaccount:src-url-bad:ferry-workspace"),
+        "{message}"
+    );
+    // Granted, but missing.
+    crate::support::grant_secret(&c, "src-url-bad", "nowhere").await;
     let status = settle(
         &c,
         "src-url-bad",

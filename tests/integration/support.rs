@@ -169,3 +169,81 @@ pub async fn tenant_and_workspace(
     operator();
     fixtures::ready_workspace(c, ws, fixtures::development_workspace(tenant, ns)).await;
 }
+
+/// As an administrator of `ns`: lets the workspace identity of namespace
+/// `from` (the ServiceAccount `<from>/ferry-workspace`, which the operator
+/// impersonates for it; docs/tenancy.md) `verbs` the `resources` of `group`
+/// there, limited to `names` when given. A Role and a RoleBinding named
+/// `name`.
+pub async fn grant_identity(
+    c: &Client,
+    ns: &str,
+    from: &str,
+    name: &str,
+    rule: (&str, &[&str], &[&str], &[&str]),
+) {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let (group, resources, verbs, names) = rule;
+    let mut rule =
+        serde_json::json!({"apiGroups": [group], "resources": resources, "verbs": verbs});
+    if !names.is_empty() {
+        rule["resourceNames"] = serde_json::json!(names);
+    }
+    let role: Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": ns}, "rules": [rule]
+    }))
+    .unwrap();
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": "ferry-workspace", "namespace": from}]
+    }))
+    .unwrap();
+    let pp = kube::api::PostParams::default();
+    Api::<Role>::namespaced(c.clone(), ns)
+        .create(&pp, &role)
+        .await
+        .unwrap();
+    Api::<RoleBinding>::namespaced(c.clone(), ns)
+        .create(&pp, &binding)
+        .await
+        .unwrap();
+}
+
+/// Lets namespace `ns`'s workspace identity read its Secret `name` (the
+/// operator reads a package's Secrets only as that identity).
+pub async fn grant_secret(c: &Client, ns: &str, name: &str) {
+    grant_identity(
+        c,
+        ns,
+        ns,
+        &format!("ferry-reads-{name}"),
+        ("", &["secrets"], &["get"], &[name]),
+    )
+    .await;
+}
+
+/// Lets packages of namespace `from` export the workspace of namespace `ns`
+/// (its identity administers `ns`: may create ImportTasks there).
+pub async fn grant_export(c: &Client, ns: &str, from: &str) {
+    grant_identity(
+        c,
+        ns,
+        from,
+        &format!("ferry-{from}-exports"),
+        ("ferry.dev", &["importtasks"], &["create"], &[]),
+    )
+    .await;
+}
+
+/// Lets ImportTasks of namespace `from` read the packages of namespace `ns`.
+pub async fn grant_packages(c: &Client, ns: &str, from: &str) {
+    grant_identity(
+        c,
+        ns,
+        from,
+        &format!("ferry-{from}-reads-packages"),
+        ("ferry.dev", &["migrationpackages"], &["get"], &[]),
+    )
+    .await;
+}
