@@ -122,11 +122,11 @@ pub async fn run(
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
     // A standby replica is alive and ready; it only does not act.
     readiness.set(true);
-    let lost: Shared<BoxFuture<'static, ()>> = match &settings.leader_election {
-        None => futures::future::pending().boxed().shared(),
+    let (lost, lease): (Shared<BoxFuture<'static, ()>>, _) = match &settings.leader_election {
+        None => (futures::future::pending().boxed().shared(), None),
         Some(le) => match leader::acquire(client, le, shutdown.clone()).await? {
             None => return Ok(()), // asked to stop before becoming leader
-            Some(lost) => lost.boxed().shared(),
+            Some((lost, lease)) => (lost.boxed().shared(), Some(lease)),
         },
     };
     let shutdown: Shared<BoxFuture<'static, ()>> = futures::future::select(shutdown, lost.clone())
@@ -143,7 +143,16 @@ pub async fn run(
         collect_garbage(ctx.clone(), shutdown.clone()),
     );
     tracing::info!("controllers stopped");
-    if lost.peek().is_some() {
+    let was_lost = lost.peek().is_some();
+    if let Some(lease) = lease {
+        // Every holder of the lease watch is gone once these are: the lease
+        // manager then gives the lease up, so a standby takes over at once
+        // instead of after the lease expires.
+        drop(shutdown);
+        drop(lost);
+        leader::release(lease).await;
+    }
+    if was_lost {
         // Another replica may act now: stop here, as controller-runtime does,
         // and let the pod restart as a standby.
         anyhow::bail!("lost the leader lease");
@@ -172,52 +181,111 @@ async fn log_failure(f: impl std::future::Future<Output = anyhow::Result<()>>) {
 
 mod leader {
     use futures::future::{BoxFuture, Shared};
-    use kube::Client;
+    use kube::{Api, Client};
     use kube_lease_manager::LeaseManagerBuilder;
 
     use super::LeaderElection;
 
+    /// The lease manager's task: it renews the lease while a receiver of its
+    /// watch lives, and releases it when the last one is dropped.
+    pub type Lease =
+        tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>;
+
+    /// How long a stopping replica waits for the lease to be given up.
+    const RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// Waits until the lease manager has given the lease up (the caller
+    /// dropped every receiver first).
+    pub async fn release(lease: Lease) {
+        match tokio::time::timeout(RELEASE_TIMEOUT, lease).await {
+            Ok(Ok(Ok(_))) => tracing::info!("released the leader lease"),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "releasing the leader lease failed; a standby takes over when it expires")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "the leader election task failed"),
+            Err(_) => tracing::warn!(
+                "releasing the leader lease timed out; a standby takes over when it expires"
+            ),
+        }
+    }
+
+    /// How often a standby looks whether the leader gave the lease up. The
+    /// lease manager itself sleeps until the lease would expire (15 s after
+    /// the last renewal); a replica stopping cleanly releases it, and this
+    /// look lets the standby take it within a couple of seconds instead.
+    const STANDBY_LOOK: std::time::Duration = std::time::Duration::from_secs(2);
+
     /// Waits until this replica holds the lease. Returns a future that
-    /// resolves when the lease is lost, or `None` if `shutdown` came first.
+    /// resolves when the lease is lost and the lease manager's task, or
+    /// `None` if `shutdown` came first.
     pub async fn acquire(
         client: Client,
         le: &LeaderElection,
         shutdown: Shared<BoxFuture<'static, ()>>,
-    ) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + Send + 'static>> {
-        let manager = LeaseManagerBuilder::new(client, &le.lease_name)
-            .with_namespace(&le.namespace)
-            .with_identity(&le.identity)
-            .with_duration(15)
-            .with_grace(5)
-            .build()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "leader election on Lease {}/{}: {e}",
-                    le.namespace,
-                    le.lease_name
-                )
-            })?;
-        let (mut rx, _task) = manager.watch().await;
+    ) -> anyhow::Result<
+        Option<(
+            impl std::future::Future<Output = ()> + Send + 'static,
+            Lease,
+        )>,
+    > {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(client.clone(), &le.namespace);
         tracing::info!(lease = %le.lease_name, identity = %le.identity, "waiting for the leader lease");
-        loop {
-            if *rx.borrow_and_update() {
-                break;
-            }
-            tokio::select! {
-                changed = rx.changed() => changed.map_err(|_| anyhow::anyhow!("leader election stopped"))?,
-                _ = shutdown.clone() => return Ok(None),
-            }
-        }
-        tracing::info!("acquired the leader lease");
-        Ok(Some(async move {
+        'manager: loop {
+            let manager = LeaseManagerBuilder::new(client.clone(), &le.lease_name)
+                .with_namespace(&le.namespace)
+                .with_identity(&le.identity)
+                .with_duration(15)
+                .with_grace(5)
+                .build()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "leader election on Lease {}/{}: {e}",
+                        le.namespace,
+                        le.lease_name
+                    )
+                })?;
+            let (mut rx, task) = manager.watch().await;
             loop {
-                if rx.changed().await.is_err() || !*rx.borrow() {
-                    tracing::error!("lost the leader lease");
-                    return;
+                if *rx.borrow_and_update() {
+                    tracing::info!("acquired the leader lease");
+                    return Ok(Some((
+                        async move {
+                            loop {
+                                if rx.changed().await.is_err() || !*rx.borrow() {
+                                    tracing::error!("lost the leader lease");
+                                    return;
+                                }
+                            }
+                        },
+                        task,
+                    )));
+                }
+                tokio::select! {
+                    changed = rx.changed() => changed.map_err(|_| anyhow::anyhow!("leader election stopped"))?,
+                    _ = shutdown.clone() => return Ok(None),
+                    _ = tokio::time::sleep(STANDBY_LOOK) => {
+                        let holder = leases
+                            .get_opt(&le.lease_name)
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|l| l.spec)
+                            .and_then(|s| s.holder_identity)
+                            .filter(|h| !h.is_empty());
+                        if holder.is_none() {
+                            // Given up by its holder: a new manager locks a
+                            // free lease at once (the current one sleeps
+                            // until the old holder's lease would expire).
+                            tracing::info!("the leader lease is free; taking it");
+                            task.abort();
+                            continue 'manager;
+                        }
+                    }
                 }
             }
-        }))
+        }
     }
 }
 

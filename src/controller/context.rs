@@ -80,7 +80,8 @@ impl Context {
     /// long after the last one starts a new series: a controller that does
     /// not report success (or an object that succeeded in between without
     /// saying so) must not keep the longest backoff for good.
-    pub fn failed(&self, key: &str) -> u32 {
+    pub fn failed<K: kube::Resource<DynamicType = ()>>(&self, obj: &K) -> u32 {
+        let key = &failure_key(obj);
         let mut failures = self.failures.lock().expect("failure map poisoned");
         count_failure(&mut failures, key, std::time::Instant::now())
     }
@@ -104,13 +105,26 @@ impl Context {
         None
     }
 
-    /// Forgets the failures of `key`.
-    pub fn succeeded(&self, key: &str) {
+    /// Forgets the failures of `obj`: a pass that got through resets its
+    /// backoff.
+    pub fn succeeded<K: kube::Resource<DynamicType = ()>>(&self, obj: &K) {
         self.failures
             .lock()
             .expect("failure map poisoned")
-            .remove(key);
+            .remove(&failure_key(obj));
     }
+}
+
+/// Failures are counted per object *of a kind*: an ImportTask and a
+/// MigrationPackage of one name in one namespace (a common pairing) must not
+/// share a backoff, nor reset each other's.
+pub fn failure_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
 }
 
 type Failures = HashMap<String, (u32, std::time::Instant)>;
@@ -135,6 +149,30 @@ fn count_failure(failures: &mut Failures, key: &str, now: std::time::Instant) ->
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn failures_are_counted_per_kind_not_only_per_name() {
+        use crate::api::{ImportTask, MigrationPackage};
+        let task: ImportTask = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "q4", "namespace": "sales"},
+            "spec": {"importName": "q4", "packageRef": {"name": "q4"}}
+        }))
+        .unwrap();
+        let pkg: MigrationPackage = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "q4", "namespace": "sales"},
+            "spec": {"source": {"upload": {"digest": "sha256:00"}}}
+        }))
+        .unwrap();
+        assert_eq!(failure_key(&task), "ImportTask/sales/q4");
+        assert_eq!(failure_key(&pkg), "MigrationPackage/sales/q4");
+        let mut map = Failures::new();
+        let t0 = Instant::now();
+        count_failure(&mut map, &failure_key(&task), t0);
+        count_failure(&mut map, &failure_key(&task), t0);
+        // The package's first failure is its first, whatever the task's.
+        assert_eq!(count_failure(&mut map, &failure_key(&pkg), t0), 1);
+        assert_eq!(count_failure(&mut map, &failure_key(&task), t0), 3);
+    }
 
     #[test]
     fn failures_count_in_a_row_and_start_over_after_a_quiet_spell() {

@@ -33,7 +33,7 @@ pub(crate) fn error_policy<K: kube::Resource<DynamicType = ()>>(
     ctx.metrics
         .failed(controller_name(&K::kind(&())), error.reason());
     let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    let attempts = ctx.failed(&key);
+    let attempts = ctx.failed(obj.as_ref());
     tracing::warn!(object = %key, reason = error.reason(), attempts, error = %error, "reconcile failed");
     match error.retry_after(attempts) {
         Some(after) => Action::requeue(after),

@@ -135,7 +135,17 @@ async fn run_kind<K>(
     .predicate_filter(predicates::annotations, Default::default());
     Controller::for_stream(changes, reader)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_object::<K>, super::error_policy, ctx)
+        .run(
+            |meta, ctx| async move {
+                let out = reconcile_object::<K>(meta.clone(), ctx.clone()).await;
+                if out.is_ok() {
+                    ctx.succeeded(meta.as_ref());
+                }
+                out
+            },
+            super::error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }
@@ -225,7 +235,17 @@ pub async fn run(
         // A table appearing attaches the rules of its namespace that name it.
         .watches_stream(tables, move |table| rules_for_table(&store.state(), &table))
         .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile_rule, super::error_policy, ctx.clone())
+        .run(
+            |rule, ctx| async move {
+                let out = reconcile_rule(rule.clone(), ctx.clone()).await;
+                if out.is_ok() {
+                    ctx.succeeded(rule.as_ref());
+                }
+                out
+            },
+            super::error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| async {});
     futures::join!(
         attach,

@@ -80,7 +80,7 @@ async fn begin_verification(ctx: &Context, pkg: &MigrationPackage) -> Result<(),
             return Err(refused(
                 INTERRUPTED,
                 format!(
-                    "a verification of generation {} started ({VERIFYING}: {v}) and never recorded a result: the operator stopped or ran out of memory while fetching or verifying this package. It is not tried again, so that it cannot take the operator down again: fix the package, then delete and re-create this MigrationPackage",
+                    "a verification of generation {} started ({VERIFYING}: {v}) and never recorded a result: the operator stopped or ran out of memory while verifying this package. It is not tried again, so that it cannot take the operator down again: fix the package, then delete and re-create this MigrationPackage",
                     pkg.metadata.generation.unwrap_or(0)
                 ),
             ));
@@ -326,11 +326,7 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
         set_marker(&ctx, pkg.as_ref(), None).await?;
     }
     publish_if_changed(&ctx, pkg.as_ref(), &before, &after).await;
-    ctx.succeeded(&format!(
-        "{}/{}",
-        pkg.namespace().unwrap_or_default(),
-        pkg.name_any()
-    ));
+    ctx.succeeded(pkg.as_ref());
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 

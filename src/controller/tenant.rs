@@ -51,7 +51,7 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
     )
     .await?;
     publish_if_changed(&ctx, tenant.as_ref(), &before, &conditions).await;
-    ctx.succeeded(&format!("/{}", tenant.name_any()));
+    ctx.succeeded(tenant.as_ref());
     Ok(Action::await_change())
 }
 

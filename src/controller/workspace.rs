@@ -59,7 +59,6 @@ struct WorkspaceStatusPatch {
 
 #[tracing::instrument(skip_all, fields(workspace = %ws.name_any()))]
 async fn reconcile(ws: Arc<Workspace>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let key = format!("/{}", ws.name_any());
     let (outcome, edition) = match ensure(&ws, &ctx).await {
         Ok(edition) => (
             Outcome::ready(
@@ -93,7 +92,7 @@ async fn reconcile(ws: Arc<Workspace>, ctx: Arc<Context>) -> Result<Action, Erro
     )
     .await?;
     publish_if_changed(&ctx, ws.as_ref(), &before, &conditions).await;
-    ctx.succeeded(&key);
+    ctx.succeeded(ws.as_ref());
     Ok(Action::await_change())
 }
 

@@ -6,7 +6,9 @@
 //!   created twice and none missing (`crash.rs`);
 //! - the operator makes at most 3 apiserver requests per imported object
 //!   (`requests.rs`);
-//! - a 10,000-object package imports to Completed (`large.rs`).
+//! - a 10,000-object package imports to Completed (`large.rs`);
+//! - an operator killed while verifying a package refuses it after the
+//!   restart instead of verifying it again (`verification.rs`).
 //!
 //! The scenarios run one at a time (one operator at a time against the
 //! control plane): each holds [`one_at_a_time`] for its whole run.
@@ -16,6 +18,7 @@ mod crash;
 mod env;
 mod large;
 mod requests;
+mod verification;
 
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
@@ -42,6 +45,11 @@ fn scenario(f: impl Future<Output = ()>) {
 #[test]
 fn a_killed_operator_restarted_finishes_the_import_without_duplicates_or_gaps() {
     scenario(crash::run());
+}
+
+#[test]
+fn a_verification_killed_midway_is_refused_after_restart_not_retried() {
+    scenario(verification::run());
 }
 
 #[test]

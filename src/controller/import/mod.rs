@@ -1105,12 +1105,12 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(
             |obj, ictx| async move {
-                let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
                 let base = ictx.base.clone();
+                let task = obj.clone();
                 let out = crate::controller::timed(&base, "import", reconcile(obj, ictx)).await;
                 if out.is_ok() {
                     // A pass that got through resets the task's backoff.
-                    base.succeeded(&key);
+                    base.succeeded(task.as_ref());
                 }
                 out
             },
