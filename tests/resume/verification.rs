@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use ferry::api::*;
 use ferry::conditions::{self, READY};
 use ferry_package::fixtures::FixtureSpec;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
