@@ -810,6 +810,8 @@ impl Verifier {
             studio: x.studio,
             compute: x.compute,
             resource_group: x.resource_group,
+            inner_compute: x.inner_compute,
+            inner_resource_groups: x.inner_resource_groups,
         })
     }
 }

@@ -20,9 +20,11 @@ pub struct PackageSummary {
     pub total_objects: u64,
     /// Objects per type name, every type present (zero counts included).
     pub objects: BTreeMap<String, u64>,
-    /// Compute resources the objects use, sorted, each once.
+    /// Compute resources the objects use (the inner nodes of do-while,
+    /// for-each and combined tasks included), sorted, each once.
     pub compute_resources: Vec<ComputeRef>,
-    /// Resource groups the objects use, sorted, each once.
+    /// Resource groups the objects use (inner nodes included), sorted, each
+    /// once.
     pub resource_groups: Vec<String>,
 }
 
@@ -38,12 +40,15 @@ impl PackageSummary {
             *counts
                 .entry(o.object_type.as_str().to_string())
                 .or_default() += 1;
-            if let Some(c) = &o.compute {
-                compute.insert(c.clone());
-            }
-            if let Some(g) = &o.resource_group {
-                groups.insert(g.clone());
-            }
+            // A container task's inner nodes count like the task itself:
+            // each needs a mapping, so each is shown.
+            compute.extend(o.compute.iter().chain(&o.inner_compute).cloned());
+            groups.extend(
+                o.resource_group
+                    .iter()
+                    .chain(&o.inner_resource_groups)
+                    .cloned(),
+            );
         }
         PackageSummary {
             source: manifest.source.clone(),
