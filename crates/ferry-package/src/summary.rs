@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::{ExportMode, Manifest, SourceInfo};
 use crate::model::{ComputeRef, ObjectType, PackageObject};
 
+/// The type the summary gives a compute resource no document types.
+pub const UNKNOWN_TYPE: &str = "Unknown";
+
 /// The package's summary: the seed's "Preview File". Shaped like the
 /// operator's `PackageSummary` status field, plus the export details.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -50,6 +53,18 @@ impl PackageSummary {
                     .cloned(),
             );
         }
+        // A resource whose type no document says (DataWorks' migration
+        // tooling writes `datasource: {name}` alone) is listed as such: an
+        // empty type is no type at all to a reader of the status.
+        let compute: BTreeSet<ComputeRef> = compute
+            .into_iter()
+            .map(|mut c| {
+                if c.type_.is_empty() {
+                    c.type_ = UNKNOWN_TYPE.to_string();
+                }
+                c
+            })
+            .collect();
         PackageSummary {
             source: manifest.source.clone(),
             exported_at: manifest.exported_at.clone(),
