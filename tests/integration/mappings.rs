@@ -254,3 +254,136 @@ async fn not_modify_and_no_owner_without_a_known_creator_fails_saying_how_to_fix
     assert!(msg.contains("mode: Specify"), "{msg}");
     assert!(tasks_of(&c, ns).await.is_empty(), "nothing is written");
 }
+
+/// Issue 13: "Inner nodes of do-while, for-each and combined nodes: their
+/// compute resources and resource groups appear in the package summary and
+/// are mapped like any other." A do-while task on `sales_mc_dev` whose inner
+/// node runs on `loop_holo_dev` in group `loop_dev_group`: the package's
+/// summary lists both; an import without an entry for the inner resource
+/// fails naming it; with one, the task's FlowSpec names the destination's
+/// resource and group in the inner node.
+#[tokio::test]
+async fn inner_nodes_compute_resources_appear_in_the_summary_and_are_mapped_like_any_other() {
+    use ferry_package::{DocFormat, ObjectType};
+    let c = client(User::Admin).await;
+    let ns = "map-inner";
+    destination(&c, "t-map-inner", ns, |_| {}).await;
+    let document = serde_json::json!({
+        "version": "1.1.0", "kind": "CycleWorkflow", "metadata": {"owner": "1001"},
+        "spec": {"nodes": [{
+            "id": "10", "name": "loop_partitions",
+            "datasource": {"name": "sales_mc_dev", "type": "odps"},
+            "script": {"runtime": {"command": "CONTROLLER_CYCLE"}},
+            "runtimeResource": {"resourceGroup": "serverless_default"},
+            "trigger": {"type": "Scheduler", "cron": "00 00 02 * * ?"},
+            "outputs": {"nodeOutputs": [{"data": "sales_dev.loop_partitions"}]},
+            "do-while": {
+                "nodes": [{
+                    "id": "11", "name": "sql_in_loop",
+                    "datasource": {"name": "loop_holo_dev", "type": "holo"},
+                    "script": {"language": "hologres-sql", "content": "SELECT 1;",
+                               "runtime": {"command": "HOLOGRES_SQL"}},
+                    "runtimeResource": {"resourceGroup": "loop_dev_group"}
+                }],
+                "while": {"id": "12", "name": "cycle_end",
+                          "script": {"runtime": {"command": "CONTROLLER_CYCLE_END"}}},
+                "flow": [{"nodeId": "12", "depends": [{"type": "Normal", "nodeId": "11"}]}]
+            }
+        }]}
+    });
+    let fixture = FixtureSpec::new();
+    let package = write(
+        &fixture,
+        &[ExportedObject {
+            object_type: ObjectType::ScheduledTask,
+            name: "loop_partitions".into(),
+            document,
+            format: DocFormat::Yaml,
+            files: Vec::new(),
+        }],
+    );
+    ferry::testenv::fixtures::config_map_package(&c, ns, "loop", package).await;
+    let packages: Api<MigrationPackage> = Api::namespaced(c.clone(), ns);
+    let pkg = wait_for(&packages, "loop", WAIT, |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| conditions::find(&s.conditions, READY))
+            .is_some_and(|r| r.status == "True")
+    })
+    .await;
+    let summary = pkg.status.unwrap().summary.unwrap();
+    let listed: Vec<(String, String)> = summary
+        .compute_resources
+        .iter()
+        .map(|r| (r.name.clone(), r.type_.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("loop_holo_dev".to_string(), "Hologres".to_string()),
+            ("sales_mc_dev".to_string(), "MaxCompute".to_string()),
+        ]
+    );
+    assert_eq!(
+        summary.resource_groups,
+        ["loop_dev_group", "serverless_default"]
+    );
+
+    // Only the task's own resource mapped: refused, naming the inner one.
+    let t = import(
+        &c,
+        ns,
+        "outer-only",
+        serde_json::json!({
+            "importName": "sales.outer_only",
+            "packageRef": {"name": "loop"},
+            "computeResourceMapping": [{"source": "sales_mc_dev", "destination": "sales_mc_prod"}]
+        }),
+        true,
+    )
+    .await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::ImportFailed);
+    let msg = status.message.clone().unwrap_or_default();
+    assert!(
+        msg.contains(r#"compute resource "loop_holo_dev" (Hologres) used by 1 object has no entry in spec.computeResourceMapping"#),
+        "{msg}"
+    );
+    assert!(tasks_of(&c, ns).await.is_empty(), "nothing is written");
+
+    // Mapped: the inner node names the destination's resource and group.
+    let t = import(
+        &c,
+        ns,
+        "inner-mapped",
+        serde_json::json!({
+            "importName": "sales.inner_mapped",
+            "packageRef": {"name": "loop"},
+            "computeResourceMapping": [
+                {"source": "sales_mc_dev", "destination": "sales_mc_prod"},
+                {"source": "loop_holo_dev", "destination": "sales_holo"}
+            ],
+            "resourceGroupMapping": [{"source": "loop_dev_group", "destination": "serverless_default"}]
+        }),
+        true,
+    )
+    .await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    let written = tasks_of(&c, ns).await;
+    assert_eq!(written.len(), 1);
+    let task = &written[0].spec;
+    assert_eq!(task.common.name, "loop_partitions");
+    assert_eq!(task.compute_resource.as_deref(), Some("sales_mc_prod"));
+    let doc = serde_json::to_value(&task.common.flow_spec).unwrap();
+    let node = &doc["spec"]["nodes"][0];
+    assert_eq!(node["datasource"]["name"], "sales_mc_prod");
+    let inner = &node["do-while"]["nodes"][0];
+    assert_eq!(inner["datasource"]["name"], "sales_holo", "{doc}");
+    assert_eq!(
+        inner["runtimeResource"]["resourceGroup"],
+        "serverless_default"
+    );
+    assert!(!doc.to_string().contains("loop_holo_dev"), "{doc}");
+    assert!(!doc.to_string().contains("loop_dev_group"), "{doc}");
+}

@@ -206,6 +206,8 @@ mod tests {
             studio: Default::default(),
             compute: None,
             resource_group: None,
+            inner_compute: vec![],
+            inner_resource_groups: vec![],
         };
         assert_eq!(
             object_labels(&o),

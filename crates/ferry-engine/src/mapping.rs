@@ -44,13 +44,24 @@ pub(crate) fn group_of(o: &PackageObject) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Compute resources used by the package, by display name.
+/// Compute resources used by the package, by display name: the objects'
+/// own and those of the inner nodes of do-while, for-each and combined
+/// tasks (an object counts once per resource).
 pub fn compute_usage(objects: &[PackageObject]) -> BTreeMap<String, Usage> {
     let mut out: BTreeMap<String, Usage> = BTreeMap::new();
     for o in objects {
-        if let Some((name, type_)) = compute_of(o) {
-            let u = out.entry(name).or_default();
-            u.objects += 1;
+        let own = compute_of(o);
+        let inner = o
+            .inner_compute
+            .iter()
+            .filter(|c| !c.name.is_empty())
+            .map(|c| (c.name.clone(), normalize_engine(&c.type_)));
+        let mut seen = BTreeSet::new();
+        for (name, type_) in own.into_iter().chain(inner) {
+            let u = out.entry(name.clone()).or_default();
+            if seen.insert(name) {
+                u.objects += 1;
+            }
             if u.type_.is_empty() {
                 u.type_ = type_;
             }
@@ -59,11 +70,17 @@ pub fn compute_usage(objects: &[PackageObject]) -> BTreeMap<String, Usage> {
     out
 }
 
-/// Resource groups used by the package.
+/// Resource groups used by the package (inner nodes' included, an object
+/// counting once per group).
 pub fn group_usage(objects: &[PackageObject]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for o in objects {
-        if let Some(g) = group_of(o) {
+        let groups: BTreeSet<String> = group_of(o)
+            .into_iter()
+            .chain(o.inner_resource_groups.iter().cloned())
+            .filter(|g| !g.is_empty())
+            .collect();
+        for g in groups {
             *out.entry(g).or_default() += 1;
         }
     }

@@ -978,3 +978,79 @@ fn planned_specs_deserialize_into_the_crd_types() {
     .ok();
     crate::fixture_tests::assert_typed(&p);
 }
+
+// ---- inner nodes of container tasks ---------------------------------------
+
+/// A do-while task on `sales_mc_dev` whose inner node runs on
+/// `sales_holo_dev` in group `inner_dev_group`, read as the package reader
+/// reads it.
+fn do_while_task() -> Obj {
+    let doc = json!({
+        "version": "1.1.0",
+        "kind": "CycleWorkflow",
+        "spec": {"nodes": [{
+            "id": "1", "name": "loop",
+            "datasource": {"name": "sales_mc_dev", "type": "odps"},
+            "script": {"runtime": {"command": "CONTROLLER_CYCLE"}},
+            "runtimeResource": {"resourceGroup": "serverless_default"},
+            "outputs": {"nodeOutputs": [{"data": "sales_dev.loop"}]},
+            "do-while": {
+                "nodes": [{
+                    "id": "2", "name": "inner_sql",
+                    "datasource": {"name": "sales_holo_dev", "type": "holo"},
+                    "script": {"runtime": {"command": "HOLOGRES_SQL"}},
+                    "runtimeResource": {"resourceGroup": "inner_dev_group"}
+                }],
+                "while": {"id": "3", "name": "end", "script": {"runtime": {"command": "CONTROLLER_CYCLE_END"}}}
+            }
+        }]}
+    });
+    let x = ferry_package::flowspec::extract_objects(&doc).remove(0);
+    let mut o = Obj::task("loop");
+    o.0.inner_compute = x.inner_compute;
+    o.0.inner_resource_groups = x.inner_resource_groups;
+    o.0.flow_spec = doc.into();
+    o
+}
+
+#[test]
+fn an_inner_nodes_compute_resource_needs_a_mapping_like_any_other() {
+    let e = Setup::new(vec![do_while_task()])
+        .task(json!({"computeResourceMapping": [{"source": "sales_mc_dev", "destination": "sales_mc_prod"}]}))
+        .err();
+    assert!(e.has(Rule::ComputeResourceUnmapped));
+    assert!(
+        e.to_string().contains(
+            r#"compute resource "sales_holo_dev" (Hologres) used by 1 object has no entry in spec.computeResourceMapping"#
+        ),
+        "{e}"
+    );
+    // And its type is checked like a task's own.
+    let e = Setup::new(vec![do_while_task()])
+        .task(json!({"computeResourceMapping": [
+            {"source": "sales_mc_dev", "destination": "sales_mc_prod"},
+            {"source": "sales_holo_dev", "destination": "sales_mc_prod"}
+        ]}))
+        .err();
+    assert!(e.has(Rule::ComputeResourceTypeMismatch), "{e}");
+}
+
+#[test]
+fn an_inner_nodes_resources_are_mapped_in_the_flowspec_document() {
+    let p = Setup::new(vec![do_while_task()])
+        .task(json!({"resourceGroupMapping": [{"source": "inner_dev_group", "destination": "serverless_default"}]}))
+        .ok();
+    assert_eq!(p.compute_mapping["sales_holo_dev"], "sales_holo_prod");
+    assert_eq!(
+        p.resource_group_mapping["inner_dev_group"],
+        "serverless_default"
+    );
+    let s = p.get(ScheduledTask, "loop").unwrap().spec.value();
+    assert_eq!(s["computeResource"], "sales_mc_prod");
+    let inner = &s["flowSpec"]["spec"]["nodes"][0]["do-while"]["nodes"][0];
+    assert_eq!(inner["datasource"]["name"], "sales_holo_prod");
+    assert_eq!(
+        inner["runtimeResource"]["resourceGroup"],
+        "serverless_default"
+    );
+}

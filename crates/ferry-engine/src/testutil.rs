@@ -25,6 +25,8 @@ pub fn obj(t: ObjectType, name: &str) -> Obj {
         studio: Studio::Legacy,
         compute: None,
         resource_group: None,
+        inner_compute: vec![],
+        inner_resource_groups: vec![],
     })
 }
 

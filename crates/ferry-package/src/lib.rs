@@ -9,6 +9,8 @@
 //!   ([`PackageReader::open`]); nothing is handed out unless every check passed.
 //! - [`verify`]: the rules, [`Limits`] and the typed [`Problem`]s.
 //! - [`writer`]: writes packages.
+//! - [`migration_layout`]: the layout DataWorks' migration tooling writes
+//!   (`SPEC.FORMAT`, `*.schedule.json`), which `kubectl migrate pack` converts.
 //! - [`summary`]: what a package holds, for status and previews.
 //! - [`yaml`]: bounded parsing of untrusted YAML/JSON documents (no
 //!   anchors or aliases, limited depth).
@@ -19,6 +21,7 @@ pub mod benchmark;
 pub mod fixtures;
 pub mod flowspec;
 pub mod manifest;
+pub mod migration_layout;
 pub mod model;
 pub mod rawzip;
 pub mod reader;

@@ -158,6 +158,13 @@ pub struct PackageObject {
     pub compute: Option<ComputeRef>,
     /// The resource group the object runs on, if any.
     pub resource_group: Option<String>,
+    /// Compute resources of the inner nodes of a do-while, for-each or
+    /// combined task (sorted, each once, without [`Self::compute`]): they
+    /// are in the package summary and need a mapping like the task's own.
+    pub inner_compute: Vec<ComputeRef>,
+    /// Resource groups of those inner nodes (sorted, each once, without
+    /// [`Self::resource_group`]).
+    pub inner_resource_groups: Vec<String>,
 }
 
 /// A whole FlowSpec document kept as compact JSON text.

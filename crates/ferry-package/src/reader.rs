@@ -486,7 +486,14 @@ impl Verifier {
             return None;
         }
         if !self.entries.contains_key(MANIFEST_PATH) {
-            self.problems.push(Problem::MissingManifest);
+            // DataWorks' own packages are named as such, with the way on.
+            let layout = crate::migration_layout::root_of(self.entries.keys().map(String::as_str));
+            self.problems.push(match layout {
+                Some(root) => Problem::MigrationLayout {
+                    entry: format!("{root}{}", crate::migration_layout::MARKER),
+                },
+                None => Problem::MissingManifest,
+            });
             return None;
         }
         let mut bytes = Vec::new();
@@ -810,6 +817,8 @@ impl Verifier {
             studio: x.studio,
             compute: x.compute,
             resource_group: x.resource_group,
+            inner_compute: x.inner_compute,
+            inner_resource_groups: x.inner_resource_groups,
         })
     }
 }

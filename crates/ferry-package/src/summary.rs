@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::{ExportMode, Manifest, SourceInfo};
 use crate::model::{ComputeRef, ObjectType, PackageObject};
 
+/// The type the summary gives a compute resource no document types.
+pub const UNKNOWN_TYPE: &str = "Unknown";
+
 /// The package's summary: the seed's "Preview File". Shaped like the
 /// operator's `PackageSummary` status field, plus the export details.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -20,9 +23,11 @@ pub struct PackageSummary {
     pub total_objects: u64,
     /// Objects per type name, every type present (zero counts included).
     pub objects: BTreeMap<String, u64>,
-    /// Compute resources the objects use, sorted, each once.
+    /// Compute resources the objects use (the inner nodes of do-while,
+    /// for-each and combined tasks included), sorted, each once.
     pub compute_resources: Vec<ComputeRef>,
-    /// Resource groups the objects use, sorted, each once.
+    /// Resource groups the objects use (inner nodes included), sorted, each
+    /// once.
     pub resource_groups: Vec<String>,
 }
 
@@ -38,13 +43,28 @@ impl PackageSummary {
             *counts
                 .entry(o.object_type.as_str().to_string())
                 .or_default() += 1;
-            if let Some(c) = &o.compute {
-                compute.insert(c.clone());
-            }
-            if let Some(g) = &o.resource_group {
-                groups.insert(g.clone());
-            }
+            // A container task's inner nodes count like the task itself:
+            // each needs a mapping, so each is shown.
+            compute.extend(o.compute.iter().chain(&o.inner_compute).cloned());
+            groups.extend(
+                o.resource_group
+                    .iter()
+                    .chain(&o.inner_resource_groups)
+                    .cloned(),
+            );
         }
+        // A resource whose type no document says (DataWorks' migration
+        // tooling writes `datasource: {name}` alone) is listed as such: an
+        // empty type is no type at all to a reader of the status.
+        let compute: BTreeSet<ComputeRef> = compute
+            .into_iter()
+            .map(|mut c| {
+                if c.type_.is_empty() {
+                    c.type_ = UNKNOWN_TYPE.to_string();
+                }
+                c
+            })
+            .collect();
         PackageSummary {
             source: manifest.source.clone(),
             exported_at: manifest.exported_at.clone(),

@@ -138,6 +138,12 @@ pub enum Problem {
         limit: u64,
     },
     MissingManifest,
+    /// No manifest, but DataWorks' migration layout (a `SPEC.FORMAT`
+    /// marker): a package of DataWorks' own tooling, which `kubectl migrate
+    /// pack` converts.
+    MigrationLayout {
+        entry: String,
+    },
     InvalidManifest {
         detail: String,
     },
@@ -268,6 +274,7 @@ impl Problem {
             }
             Problem::UncompressedSize { .. } => "uncompressed-size",
             Problem::MissingManifest => "missing-manifest",
+            Problem::MigrationLayout { .. } => "dataworks-migration-layout",
             Problem::InvalidManifest { .. } => "invalid-manifest",
             Problem::UnknownFormatVersion { .. } => "unknown-format-version",
             Problem::DigestMismatch { .. } => "digest-mismatch",
@@ -294,7 +301,7 @@ impl Problem {
     }
 
     /// Every rule code, for documentation and exhaustive tests.
-    pub const RULES: [&'static str; 33] = [
+    pub const RULES: [&'static str; 34] = [
         "oversize",
         "corrupt-archive",
         "path-escape",
@@ -307,6 +314,7 @@ impl Problem {
         "decompression-ratio",
         "uncompressed-size",
         "missing-manifest",
+        "dataworks-migration-layout",
         "invalid-manifest",
         "unknown-format-version",
         "digest-mismatch",
@@ -400,6 +408,11 @@ impl std::fmt::Display for Problem {
             Problem::MissingManifest => write!(
                 f,
                 "entry \"{}\": missing: a package must have its index at the root",
+                crate::manifest::MANIFEST_PATH
+            ),
+            Problem::MigrationLayout { entry } => write!(
+                f,
+                "entry {entry:?}: this is a package in the layout DataWorks' migration tooling writes (SPEC.FORMAT, *.schedule.json), not a Ferry package (no \"{}\"): convert it with `kubectl migrate pack FILE.zip -o package.zip` and upload the result",
                 crate::manifest::MANIFEST_PATH
             ),
             Problem::InvalidManifest { detail } => write!(

@@ -335,6 +335,22 @@ fn cases() -> Vec<Case> {
         d,
         rawzip::build(&entries),
     );
+    // DataWorks' migration layout (aliyun/dataworks-spec, MigrationX's
+    // DataWorksSpecPackageFileService): a folder named after the package
+    // with an empty SPEC.FORMAT and one *.schedule.json per node.
+    case(
+        "dataworks-migration-layout.zip",
+        "dataworks-migration-layout",
+        "sales_export/SPEC.FORMAT",
+        d,
+        rawzip::build(&[
+            RawZipEntry::file("sales_export/SPEC.FORMAT", b"".to_vec()),
+            RawZipEntry::file(
+                "sales_export/DataStudio/Business Flow/wf/MaxCompute/Data Analytics/a/a.schedule.json",
+                br#"{"version":"1.1.0","kind":"CycleWorkflow","spec":{"nodes":[{"id":"1","name":"a"}]}}"#.to_vec(),
+            ),
+        ]),
+    );
 
     let mut p = Parts::base();
     p.manifest["formatVersion"] = json!(2);

@@ -601,6 +601,71 @@ fn container_nodes_report_their_inner_resources_and_keep_inner_edges() {
     assert_eq!(r.edge_counts(), (2, 6, 0));
 }
 
+/// The inner nodes' compute resources and resource groups travel into the
+/// package: the reader keeps them on the object and the summary (what a
+/// MigrationPackage's status and `kubectl migrate preview` show) lists them
+/// beside the tasks' own.
+#[test]
+fn the_package_summary_lists_inner_nodes_resources() {
+    use ferry_package::{
+        ExportMode, ExportedObject, Limits, PackageReader, PackageWriter, SourceInfo,
+    };
+    let opts = ReadOptions {
+        project: Some("sales_dev".into()),
+    };
+    let (split, _) = ferry_package::flowspec::split_document(&load("ferry-containers.yaml"), &opts)
+        .unwrap_or_else(|r| panic!("{:?}", r.issues));
+    let mut w = PackageWriter::new(
+        std::io::Cursor::new(Vec::new()),
+        SourceInfo::default(),
+        "2026-10-01T00:00:00Z",
+        ExportMode::Full,
+    );
+    for s in &split {
+        w.add(&ExportedObject {
+            object_type: s.object.object_type,
+            name: s.object.name.clone(),
+            document: s.document.clone(),
+            format: ferry_package::DocFormat::Yaml,
+            files: Vec::new(),
+        })
+        .unwrap();
+    }
+    let (cursor, _) = w.finish().unwrap();
+    let r = PackageReader::open(
+        std::io::Cursor::new(cursor.into_inner()),
+        &Limits::default(),
+    )
+    .unwrap();
+    let loop_task = r
+        .objects()
+        .iter()
+        .find(|o| o.name == "loop_partitions")
+        .unwrap();
+    let c = |n: &str, t: &str| ComputeRef {
+        name: n.into(),
+        type_: t.into(),
+    };
+    assert_eq!(
+        loop_task.inner_compute,
+        [c("loop_holo", "Hologres"), c("loop_mc", "MaxCompute")]
+    );
+    assert_eq!(loop_task.inner_resource_groups, ["group_loop"]);
+    let summary = r.summary();
+    assert_eq!(
+        summary.compute_resources,
+        [
+            c("combined_emr", "EMR"),
+            c("loop_holo", "Hologres"),
+            c("loop_mc", "MaxCompute"),
+        ]
+    );
+    assert_eq!(
+        summary.resource_groups,
+        ["group_each", "group_loop", "group_outer"]
+    );
+}
+
 #[test]
 fn new_studio_marker_is_read() {
     let doc = parse_document(

@@ -13,6 +13,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use ferry_package::flowspec::{self, EdgeOutcome, ReadOptions, Severity};
+use ferry_package::migration_layout::{self, Role};
 use ferry_package::{
     ExportMode, ExportedObject, FileRole, Limits, ObjectType, PackageReader, PackageWriter,
     SourceInfo,
@@ -43,6 +44,12 @@ pub struct Packed {
     pub edges_internal: usize,
     pub edges_unresolved: usize,
     pub code_files: usize,
+    /// Resource binaries packed with file resources (migration layout).
+    pub resource_files: usize,
+    /// `*.schedule.json` documents read in DataWorks' migration layout.
+    pub layout_documents: usize,
+    /// Data sources the migration layout defines (never packed).
+    pub data_sources: usize,
     pub warnings: Vec<String>,
 }
 
@@ -60,8 +67,75 @@ fn is_document(p: &Path) -> bool {
 /// A source file: its path and its path relative to the source it was
 /// found in (`/` separators), for matching scripts' paths.
 struct SourceFile {
+    /// Where it is, for messages (a zip's entry: `<zip>!/<entry>`).
     path: PathBuf,
     relative: String,
+    /// Which source (argument) it came from.
+    source: usize,
+    /// Its bytes, when they are not on disk (a zip's entries).
+    data: Option<Vec<u8>>,
+    /// Its path relative to the root of DataWorks' migration layout
+    /// (`migration_layout`), when it is under one.
+    layout: Option<String>,
+}
+
+impl SourceFile {
+    fn read(&self) -> Result<Vec<u8>, Failure> {
+        match &self.data {
+            Some(d) => Ok(d.clone()),
+            None => std::fs::read(&self.path)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", self.path.display()))),
+        }
+    }
+
+    /// The file's name (last path segment).
+    fn file_name(&self) -> &str {
+        self.relative.rsplit('/').next().unwrap_or(&self.relative)
+    }
+}
+
+/// A zip source: DataWorks' migration package, read into memory with a
+/// package's bounds.
+fn collect_zip(path: &Path, source: usize) -> Result<Vec<SourceFile>, Failure> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let entries = migration_layout::read_zip(std::io::BufReader::new(file), &Limits::default())
+        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    if migration_layout::root_of(names.iter().copied()).is_none() {
+        let what = if names.contains(&ferry_package::manifest::MANIFEST_PATH) {
+            "it is a Ferry package already: upload it as it is"
+        } else {
+            "pack reads FlowSpec files, folders of them, and DataWorks' migration packages"
+        };
+        return Err(Failure::usage(format!(
+            "{}: not a DataWorks migration package (no {} at its top or one folder down); {what}",
+            path.display(),
+            migration_layout::MARKER
+        )));
+    }
+    Ok(entries
+        .into_iter()
+        .map(|(name, data)| SourceFile {
+            path: PathBuf::from(format!("{}!/{name}", path.display())),
+            relative: name,
+            source,
+            data: Some(data),
+            layout: None,
+        })
+        .collect())
+}
+
+/// Marks the files of one source that lie under a `SPEC.FORMAT` marker.
+fn mark_layout(files: &mut [SourceFile]) {
+    let Some(root) = migration_layout::root_of(files.iter().map(|f| f.relative.as_str())) else {
+        return;
+    };
+    for f in files {
+        if let Some(rest) = f.relative.strip_prefix(&root) {
+            f.layout = Some(rest.to_string());
+        }
+    }
 }
 
 /// Every regular file under the sources, sorted, symbolic links not
@@ -69,11 +143,14 @@ struct SourceFile {
 /// the walk is a dozen lines, not worth a new dependency in the shared
 /// manifest.
 fn collect(sources: &[PathBuf]) -> Result<Vec<SourceFile>, Failure> {
-    let mut out = Vec::new();
-    for s in sources {
+    let mut all = Vec::new();
+    for (source, s) in sources.iter().enumerate() {
+        let mut out = Vec::new();
         let meta = std::fs::symlink_metadata(s)
             .map_err(|e| Failure::usage(format!("cannot read {}: {e}", s.display())))?;
-        if meta.is_file() {
+        if meta.is_file() && s.extension().and_then(|e| e.to_str()) == Some("zip") {
+            out = collect_zip(s, source)?;
+        } else if meta.is_file() {
             let name = s
                 .file_name()
                 .unwrap_or_default()
@@ -82,6 +159,9 @@ fn collect(sources: &[PathBuf]) -> Result<Vec<SourceFile>, Failure> {
             out.push(SourceFile {
                 path: s.clone(),
                 relative: name,
+                source,
+                data: None,
+                layout: None,
             });
         } else if meta.is_dir() {
             let mut stack = vec![s.clone()];
@@ -106,7 +186,13 @@ fn collect(sources: &[PathBuf]) -> Result<Vec<SourceFile>, Failure> {
                             .map(|c| c.as_os_str().to_string_lossy().into_owned())
                             .collect::<Vec<_>>()
                             .join("/");
-                        out.push(SourceFile { path: p, relative });
+                        out.push(SourceFile {
+                            path: p,
+                            relative,
+                            source,
+                            data: None,
+                            layout: None,
+                        });
                     }
                 }
             }
@@ -121,9 +207,11 @@ fn collect(sources: &[PathBuf]) -> Result<Vec<SourceFile>, Failure> {
                 s.display()
             )));
         }
+        mark_layout(&mut out);
+        all.append(&mut out);
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    all.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(all)
 }
 
 /// The code file of a script path: a source file whose relative path is the
@@ -181,40 +269,59 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
         )));
     }
     let files = collect(&args.sources)?;
-    let (candidates, mut others): (Vec<&SourceFile>, Vec<&SourceFile>) =
-        files.iter().partition(|f| is_document(&f.path));
+    let mut packed = Packed::default();
+    let mut errors = Vec::new();
+    let mut candidates = Vec::new();
+    let mut others: Vec<&SourceFile> = Vec::new();
+    let mut layout_docs = Vec::new();
+    for f in &files {
+        match f.layout.as_deref().map(migration_layout::classify) {
+            None if is_document(&f.path) => candidates.push(f),
+            None => others.push(f),
+            Some(Role::Marker) => {}
+            Some(Role::Document) => layout_docs.push(f),
+            Some(Role::DataSource) => data_source(f, &mut packed, &mut errors)?,
+            Some(Role::Other) => others.push(f),
+        }
+    }
     // A JSON or YAML file a script's path names is that script's code (a
     // Data Integration job is JSON), not a document.
     let mut parsed = Vec::new();
     let mut paths = Vec::new();
     for f in candidates {
         let label = f.path.display().to_string();
-        let bytes = std::fs::read(&f.path)
-            .map_err(|e| Failure::usage(format!("cannot read {label}: {e}")))?;
+        let bytes = f.read()?;
         let doc = flowspec::parse_document(&label, &bytes);
         if let Ok(d) = &doc {
             script_paths(d, &mut paths, 0);
         }
         parsed.push((f, doc));
     }
-    let (docs, code): (Vec<_>, Vec<_>) = parsed.into_iter().partition(|(f, _)| {
+    let (mut docs, code): (Vec<_>, Vec<_>) = parsed.into_iter().partition(|(f, _)| {
         !paths
             .iter()
             .any(|p| code_for(std::slice::from_ref(f), p).is_some())
     });
     others.extend(code.into_iter().map(|(f, _)| f));
+    // In DataWorks' migration layout every *.schedule.json is a document.
+    for f in layout_docs {
+        let bytes = f.read()?;
+        docs.push((
+            f,
+            flowspec::parse_document(&f.path.display().to_string(), &bytes),
+        ));
+        packed.layout_documents += 1;
+    }
     if docs.is_empty() {
         return Err(Failure::usage(
-            "no FlowSpec documents (.yaml, .yml, .json) among the sources".to_string(),
+            "no FlowSpec documents (.yaml, .yml, .json, or *.schedule.json in DataWorks' migration layout) among the sources".to_string(),
         ));
     }
     let opts = ReadOptions {
         project: args.project.clone(),
     };
-    let mut packed = Packed::default();
     let mut objects: Vec<ExportedObject> = Vec::new();
     let mut seen: BTreeMap<(ObjectType, String), String> = BTreeMap::new();
-    let mut errors = Vec::new();
     let mut used_code = BTreeSet::new();
     for (f, doc) in docs {
         let label = f.path.display().to_string();
@@ -234,6 +341,11 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
                 continue;
             }
         };
+        // In the migration layout a document's code or resource file sits
+        // beside it, named after it.
+        let companion = (f.layout.is_some() && split.len() == 1)
+            .then(|| companion(f, &others))
+            .flatten();
         for i in reading
             .issues
             .iter()
@@ -260,20 +372,19 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
             }
             let mut document = s.document;
             let mut code = None;
+            let script_path = s
+                .object
+                .spec
+                .get("script")
+                .and_then(|x| x.get("path"))
+                .and_then(Value::as_str);
             if matches!(t, ObjectType::ScheduledTask | ObjectType::ServiceApi)
                 && !s.object.inline_code
-                && let Some(path) = s
-                    .object
-                    .spec
-                    .get("script")
-                    .and_then(|x| x.get("path"))
-                    .and_then(Value::as_str)
             {
-                match code_for(&others, path) {
-                    Some(file) => {
-                        let data = std::fs::read(&file.path).map_err(|e| {
-                            Failure::usage(format!("cannot read {}: {e}", file.path.display()))
-                        })?;
+                let found = companion.or_else(|| script_path.and_then(|p| code_for(&others, p)));
+                match (found, script_path) {
+                    (Some(file), _) => {
+                        let data = file.read()?;
                         let language = s
                             .object
                             .spec
@@ -281,8 +392,7 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
                             .and_then(|x| x.get("language"))
                             .and_then(Value::as_str);
                         let ext = match flowspec::code_extension(language) {
-                            "txt" => file
-                                .path
+                            "txt" => Path::new(file.file_name())
                                 .extension()
                                 .and_then(|e| e.to_str())
                                 .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -293,8 +403,24 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
                         used_code.insert(file.path.clone());
                         code = Some((format!("code.{ext}"), data));
                     }
-                    None => packed.warnings.push(format!(
+                    (None, _) if f.layout.is_some() => packed.warnings.push(format!(
+                        "{label}: {t} {name:?}: no code file beside the document (rule: missing-code): the task is packed with an empty script"
+                    )),
+                    (None, Some(path)) => packed.warnings.push(format!(
                         "{label}: {t} {name:?}: no code file for script path {path:?} among the sources: the task is packed with an empty script"
+                    )),
+                    (None, None) => {}
+                }
+            }
+            let mut resource = None;
+            if t == ObjectType::FileResource && f.layout.is_some() {
+                match companion {
+                    Some(file) => {
+                        used_code.insert(file.path.clone());
+                        resource = Some((file.file_name().to_string(), file.read()?));
+                    }
+                    None => packed.warnings.push(format!(
+                        "{label}: {t} {name:?}: no resource file beside the document (rule: missing-resource-file): packed without its binary"
                     )),
                 }
             }
@@ -310,6 +436,10 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
                 o = o.with_file(file, FileRole::Code, data);
                 packed.code_files += 1;
             }
+            if let Some((file, data)) = resource {
+                o = o.with_file(file, FileRole::Resource, data);
+                packed.resource_files += 1;
+            }
             *packed.objects.entry(t.to_string()).or_default() += 1;
             objects.push(o);
         }
@@ -322,12 +452,20 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
         )));
     }
     for f in &others {
-        if !used_code.contains(&f.path) {
-            packed.warnings.push(format!(
+        if used_code.contains(&f.path) {
+            continue;
+        }
+        packed.warnings.push(if f.layout.is_some() {
+            format!(
+                "{}: in DataWorks' migration layout, but neither a *.schedule.json document nor the code or resource file beside one: left out (rule: unknown-file)",
+                f.path.display()
+            )
+        } else {
+            format!(
                 "{}: not a FlowSpec document and no script's code: left out",
                 f.path.display()
-            ));
-        }
+            )
+        });
     }
     let source = SourceInfo {
         tenant: args.tenant.clone(),
@@ -355,6 +493,60 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
     std::fs::write(&args.out, &bytes)
         .map_err(|e| Failure::usage(format!("cannot write {}: {e}", args.out.display())))?;
     Ok(packed)
+}
+
+/// The code or resource file beside a document of the migration layout.
+fn companion<'f>(doc: &SourceFile, others: &[&'f SourceFile]) -> Option<&'f SourceFile> {
+    let same: Vec<&SourceFile> = others
+        .iter()
+        .copied()
+        .filter(|o| o.source == doc.source && o.layout.is_some())
+        .collect();
+    let names: Vec<&str> = same.iter().map(|o| o.relative.as_str()).collect();
+    let hit = migration_layout::companion_of(&doc.relative, &names)?;
+    same.into_iter().find(|o| o.relative == hit)
+}
+
+/// A data source definition of the migration layout: named in a warning,
+/// never packed (a package carries no connection settings).
+fn data_source(
+    f: &SourceFile,
+    packed: &mut Packed,
+    errors: &mut Vec<String>,
+) -> Result<(), Failure> {
+    let label = f.path.display().to_string();
+    let bytes = f.read()?;
+    let doc = match flowspec::parse_document(&label, &bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(e.to_string());
+            return Ok(());
+        }
+    };
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let listed: Vec<String> = doc
+        .pointer("/spec/datasources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let field = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+            format!("{:?} ({})", field("name"), field("type"))
+        })
+        .collect();
+    if kind != "DataSource" || listed.is_empty() {
+        packed.warnings.push(format!(
+            "{label}: in DataWorks' migration layout's DataSource folder, but not a data source definition (kind {kind:?}, {} data source(s)): left out (rule: unknown-file)",
+            listed.len()
+        ));
+        return Ok(());
+    }
+    packed.data_sources += listed.len();
+    packed.warnings.push(format!(
+        "{label}: data source {} not imported: a package carries no data sources or connection settings; the destination's compute resources are chosen by spec.computeResourceMapping (rule: data-source-not-imported)",
+        listed.join(", ")
+    ));
+    Ok(())
 }
 
 /// A script whose code travels in a code file keeps no inline copy.
@@ -410,6 +602,15 @@ pub fn summary(args: &PackArgs, p: &Packed) -> String {
         },
         p.code_files
     ));
+    if p.layout_documents > 0 {
+        s.push_str(&format!(
+            "DataWorks migration layout ({}): {} *.schedule.json document(s), {} resource file(s), {} data source(s) not imported\n",
+            migration_layout::MARKER,
+            p.layout_documents,
+            p.resource_files,
+            p.data_sources
+        ));
+    }
     s.push_str(&format!(
         "dependencies: {} in the documents = {} on tasks + {} inside container nodes + {} not imported\n",
         p.edges_written, p.edges_imported, p.edges_internal, p.edges_unresolved

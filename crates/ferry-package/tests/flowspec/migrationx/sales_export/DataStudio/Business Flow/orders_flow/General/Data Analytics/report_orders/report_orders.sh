@@ -1,0 +1,2 @@
+#!/bin/bash
+echo "orders reported for ${bizdate}"
