@@ -42,9 +42,10 @@ struct PackageStatusPatch {
     conditions: Vec<Condition>,
 }
 
-/// Records a fetch and verification in progress: `<generation>/<instance>`.
-/// Set before the package's bytes are fetched and verified, removed once
-/// the result is in status. Found on a package by another operator process,
+/// Records a verification in progress: `<generation>/<instance>`. Set when
+/// verification starts (after the fetch, which streams to disk with bounded
+/// memory and is simply done again after a crash), removed once the result
+/// is in status. Found on a package by another operator process,
 /// for the same generation, it means that process stopped (crashed, or was
 /// killed for memory) in the middle: the package is then refused instead of
 /// verified again, or one package could crash-loop the operator for every
@@ -309,9 +310,37 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
     patch.conditions = summarise(&before, &outcome, generation, Timestamp::now());
     let api: Api<MigrationPackage> =
         Api::namespaced(ctx.client.clone(), &pkg.namespace().unwrap_or_default());
-    let after = patch.conditions.clone();
-    let stored = patch.artifact.is_some();
-    apply_status(&api, pkg.as_ref(), patch).await?;
+    let mut after = patch.conditions.clone();
+    let mut stored = patch.artifact.is_some();
+    match apply_status(&api, pkg.as_ref(), patch).await {
+        Ok(()) => {}
+        // The status computed from the package was refused by the CRD's
+        // schema: retried, it would be refused forever with nothing shown.
+        // Say so in a status that holds only the refusal.
+        Err(kube::Error::Api(s)) if s.code == 422 => {
+            tracing::error!(package = %pkg.name_any(), error = %s.message, "the package's status was refused");
+            let outcome = Outcome::stalled(
+                "StatusRejected",
+                truncate(
+                    &format!(
+                        "the API server refused the status Ferry computed for this package ({}); nothing was recorded. This is a defect of Ferry or of an outdated CRD: report it with this message",
+                        s.message
+                    ),
+                    MAX_CONDITION_MESSAGE_BYTES,
+                ),
+            );
+            after = summarise(&before, &outcome, generation, Timestamp::now());
+            stored = false;
+            let fallback = PackageStatusPatch {
+                observed_generation: generation,
+                source_kind: Some(kind.into()),
+                conditions: after.clone(),
+                ..Default::default()
+            };
+            apply_status(&api, pkg.as_ref(), fallback).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
     if stored {
         chunks::delete_upload_chunks(&ctx, &pkg).await?;
     }

@@ -754,3 +754,72 @@ async fn a_basic_tenant_cannot_import_a_local_upload_kept_in_a_professional_tena
         .items;
     assert!(written.is_empty(), "nothing written: {written:?}");
 }
+
+/// A package status the API server refuses (a schema violation answers 422;
+/// here a test policy refusing a Ready status, which answers the same) was
+/// retried forever with nothing shown: the package sat unverified with only
+/// its verification marker. The refusal is now the package's status.
+#[tokio::test]
+async fn a_refused_package_status_is_shown_not_retried_unseen() {
+    let c = client(User::Admin).await;
+    let ns = "led-status";
+    destination(&c, "t-led-status", Edition::Professional, ns).await;
+    let pkgs: Api<MigrationPackage> = Api::namespaced(c.clone(), ns);
+    // A package to probe the policy with (refused: its ConfigMap is missing).
+    let probe: MigrationPackage = serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": "status-probe"},
+        "spec": {"source": {"configMap": {"name": "nowhere", "key": "package.zip"}}}
+    }))
+    .unwrap();
+    pkgs.create(&PostParams::default(), &probe).await.unwrap();
+    wait_for(&pkgs, "status-probe", WAIT, |p| p.status.is_some()).await;
+    let policy = "led-refuse-ready-package-status";
+    let ready_status = json!({"status": {"conditions": [{
+        "type": "Ready", "status": "True", "reason": "Probe", "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z"
+    }]}});
+    let probe = || {
+        let pkgs = pkgs.clone();
+        let body = ready_status.clone();
+        async move {
+            let params = PatchParams {
+                dry_run: true,
+                ..Default::default()
+            };
+            pkgs.patch_status("status-probe", &params, &Patch::Merge(&body))
+                .await
+                .map(|_| ())
+        }
+    };
+    refuse(
+        &c,
+        policy,
+        ns,
+        &["migrationpackages/status"],
+        "object.metadata.name.startsWith('status-') && has(object.status.conditions) && object.status.conditions.exists(x, x.type == 'Ready' && x.status == 'True')",
+        probe,
+    )
+    .await;
+
+    package_from(&c, ns, "status-real", small_package().to_bytes()).await;
+    let p = wait_for(&pkgs, "status-real", WAIT, |p| {
+        p.status.as_ref().is_some_and(|s| {
+            conditions::find(&s.conditions, READY).is_some_and(|r| r.reason == "StatusRejected")
+        })
+    })
+    .await;
+    let status = p.status.unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready
+            .message
+            .contains("the API server refused the status Ferry computed")
+            && ready.message.contains(policy),
+        "{}",
+        ready.message
+    );
+    assert!(conditions::is_true(&status.conditions, conditions::STALLED));
+    assert!(status.artifact.is_none(), "{status:?}");
+    allow(&c, policy, probe).await;
+}
