@@ -73,3 +73,46 @@ fn every_crd_has_status_printer_columns_short_names_and_the_ferry_category() {
         );
     }
 }
+
+/// Every `format` in the CRDs is one OpenAPI and the API server know:
+/// `kubectl apply` warned "unrecognized format uint64" for each unsigned
+/// field schemars described.
+#[test]
+fn every_schema_format_is_one_the_api_server_knows() {
+    fn walk(v: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(f)) = map.get("format")
+                    && !matches!(
+                        f.as_str(),
+                        "int32"
+                            | "int64"
+                            | "float"
+                            | "double"
+                            | "byte"
+                            | "date"
+                            | "date-time"
+                            | "password"
+                    )
+                {
+                    bad.push(format!("{path}: format {f}"));
+                }
+                for (k, v) in map {
+                    walk(v, &format!("{path}.{k}"), bad);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{path}[{i}]"), bad);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    for crd in ferry::api::all_crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        walk(&serde_json::to_value(&crd).unwrap(), &name, &mut bad);
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}

@@ -44,6 +44,34 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         QualityRule::crd(),
         ServiceApi::crd(),
     ]
+    .into_iter()
+    .map(openapi_formats)
+    .collect()
+}
+
+/// schemars writes `format: uint64` / `uint32` for unsigned integers, which
+/// OpenAPI does not define: `kubectl apply` warns "unrecognized format" for
+/// every such field. `int64` with the `minimum: 0` schemars also writes says
+/// the same thing in words the API server knows.
+fn openapi_formats(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(f)) = map.get_mut("format") {
+                    // int64 for all: a u32 does not fit an int32.
+                    if matches!(f.as_str(), "uint64" | "uint32" | "uint16" | "uint8") {
+                        *f = "int64".into();
+                    }
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(&crd).expect("a CRD always serialises");
+    walk(&mut value);
+    serde_json::from_value(value).expect("formats renamed, the CRD is still a CRD")
 }
 
 /// The file name under `crds/` for a CRD: `<plural>.<group>.yaml`.
