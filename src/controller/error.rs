@@ -15,6 +15,15 @@ pub enum Error {
         reason: &'static str,
         message: String,
     },
+    /// Writes the apiserver could not take for now (429, 5xx, a lost
+    /// connection): retried with the exponential backoff and jitter of
+    /// [`backoff`], never sooner than the server asked (`Retry-After`).
+    #[error("{message}")]
+    Retrying {
+        reason: &'static str,
+        message: String,
+        server: Option<Duration>,
+    },
     /// Something that will come by itself is not there yet.
     #[error("{message}")]
     Waiting {
@@ -29,7 +38,9 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Kube(_) => "ApiError",
-            Error::Stalled { reason, .. } | Error::Waiting { reason, .. } => reason,
+            Error::Stalled { reason, .. }
+            | Error::Waiting { reason, .. }
+            | Error::Retrying { reason, .. } => reason,
         }
     }
 
@@ -38,6 +49,7 @@ impl Error {
     pub fn retry_after(&self, attempts: u32) -> Option<Duration> {
         match self {
             Error::Kube(e) => Some(backoff(attempts, server_retry_after(e))),
+            Error::Retrying { server, .. } => Some(backoff(attempts, *server)),
             Error::Waiting { retry_after, .. } => Some(*retry_after),
             Error::Stalled { .. } => None,
         }
@@ -123,5 +135,25 @@ mod tests {
         // A later attempt's own backoff wins when it is longer.
         let wait = Error::Kube(status(429, 1)).retry_after(8).unwrap();
         assert!(wait >= Duration::from_secs(64), "{wait:?}");
+    }
+
+    /// Security review finding 14: a phase whose writes were refused for now
+    /// came back after a fixed 5 s, whatever the attempt and whatever the
+    /// server asked.
+    #[test]
+    fn a_phase_retried_for_busy_writes_backs_off_and_honours_the_server() {
+        let retrying = |server| Error::Retrying {
+            reason: "ApiUnavailable",
+            message: "3 objects could not be written for now".into(),
+            server,
+        };
+        let first = retrying(None).retry_after(1).unwrap();
+        assert!(first <= Duration::from_secs(1), "{first:?}");
+        let sixth = retrying(None).retry_after(6).unwrap();
+        assert!(sixth >= Duration::from_secs(16), "{sixth:?}");
+        let asked = retrying(Some(Duration::from_secs(9)))
+            .retry_after(1)
+            .unwrap();
+        assert!(asked >= Duration::from_secs(9), "{asked:?}");
     }
 }

@@ -150,6 +150,7 @@ pub(super) fn first_lines(mut skipped: Vec<String>) -> Vec<String> {
 
 /// The source workspace and its tenant.
 async fn source_of(ctx: &Context, export: &ExportSource) -> Result<(Workspace, Tenant), Refusal> {
+    super::package::check_object_name("spec.source.export.workspace", &export.workspace)?;
     let Some(ws) = Api::<Workspace>::all(ctx.client.clone())
         .get_opt(&export.workspace)
         .await?

@@ -204,6 +204,18 @@ pub async fn tenant_of_namespace(ctx: &Context, ns: &str) -> Result<(Workspace, 
             message: format!("Workspace {ws_name} of namespace {ns} does not exist"),
         });
     };
+    // The label is a hint anyone who may label namespaces can write; the
+    // Workspace says which namespace is its own. A namespace labelled with
+    // another namespace's workspace would borrow that tenant's edition.
+    if ws.spec.namespace != ns {
+        return Err(Error::Stalled {
+            reason: "NoWorkspace",
+            message: format!(
+                "namespace {ns} is labelled {WORKSPACE_LABEL}={ws_name}, but Workspace {ws_name} holds namespace {}: this namespace belongs to no Workspace; remove the label, or create a Workspace for it",
+                ws.spec.namespace
+            ),
+        });
+    }
     let Some(tenant) = Api::<Tenant>::all(ctx.client.clone())
         .get_opt(&ws.spec.tenant)
         .await?
@@ -686,7 +698,7 @@ async fn fetch_in_memory(
 /// proxy in front of the apiserver would follow it with the operator's
 /// rights). ConfigMap and Secret names are DNS-1123 subdomains; the rule is
 /// a few lines, written out here rather than pulled in with a crate.
-fn check_object_name(field: &str, name: &str) -> Result<(), PackageError> {
+pub(super) fn check_object_name(field: &str, name: &str) -> Result<(), PackageError> {
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
     let b = name.as_bytes();
     let ok = !b.is_empty()

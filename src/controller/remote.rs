@@ -70,6 +70,8 @@ fn unavailable(message: String) -> Refusal {
 
 /// Reads a Secret in `ns`, refusing when it does not exist.
 async fn read_secret(ctx: &Context, ns: &str, name: &str, field: &str) -> Result<Secret, Refusal> {
+    // Checked before it goes into a request path (security review 2.4).
+    super::package::check_object_name(&format!("{field}.name"), name)?;
     // Read as the namespace's workspace identity: the operator itself may
     // read no Secret (see `tenancy`).
     Api::<Secret>::namespaced(super::tenancy::client_as(ctx, ns), ns)

@@ -411,7 +411,7 @@ async fn the_operator_writes_configmaps_only_in_workspace_namespaces() {
         .create(&dry, &cm)
         .await
         .expect("a ConfigMap in a workspace namespace");
-    let namespaces: Api<Namespace> = Api::all(operator);
+    let namespaces: Api<Namespace> = Api::all(operator.clone());
     let plain: Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": "scope-new"}})).unwrap();
     assert!(refused(&namespaces.create(&dry, &plain).await));
@@ -433,6 +433,20 @@ async fn the_operator_writes_configmaps_only_in_workspace_namespaces() {
     assert!(refused(
         &namespaces.patch("scope-ws", &dry_patch, &psa).await
     ));
+    // Never a system namespace or its own, even by its label alone: the
+    // operator could otherwise label kube-system first and write there next.
+    let adopt =
+        Patch::Merge(serde_json::json!({"metadata": {"labels": {"ferry.dev/workspace": "w"}}}));
+    for ns in ["kube-system", RELEASE_NS] {
+        assert!(
+            refused(&namespaces.patch(ns, &dry_patch, &adopt).await),
+            "{ns} labelled"
+        );
+        let r: kube::Result<ConfigMap> = Api::namespaced(operator.clone(), ns)
+            .create(&dry, &cm)
+            .await;
+        assert!(refused(&r), "ConfigMap in {ns}: {r:?}");
+    }
     let relabel =
         Patch::Merge(serde_json::json!({"metadata": {"labels": {"ferry.dev/workspace": "other"}}}));
     namespaces

@@ -823,3 +823,39 @@ async fn a_refused_package_status_is_shown_not_retried_unseen() {
     assert!(status.artifact.is_none(), "{status:?}");
     allow(&c, policy, probe).await;
 }
+
+/// Security review 2.4: `spec.packageRef.namespace` went into the request
+/// path unchecked, and `""` was used literally (the admission policy reads
+/// it as the task's own namespace). Now `""` is the task's namespace, and a
+/// name that is no DNS-1123 name never reaches a request.
+#[tokio::test]
+async fn a_package_reference_is_checked_before_it_reaches_a_request() {
+    let c = client(User::Admin).await;
+    let ns = "led-ref";
+    destination(&c, "t-led-ref", Edition::Professional, ns).await;
+    package_from(&c, ns, "pkg", small_package().to_bytes()).await;
+    let mut own = task("own", "pkg", true);
+    own["spec"]["packageRef"]["namespace"] = json!("");
+    let api = create_task(&c, ns, own).await;
+    wait_for(&api, "own", WAIT, |t| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| s.package_digest.is_some())
+    })
+    .await;
+    let mut path = task("path", "pkg", false);
+    path["spec"]["packageRef"]["namespace"] = json!("../kube-system");
+    create_task(&c, ns, path).await;
+    let t = wait_for(&api, "path", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::ImportFailed);
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "InvalidName", "{ready:?}");
+    assert!(
+        ready
+            .message
+            .contains("spec.packageRef.namespace \"../kube-system\""),
+        "{}",
+        ready.message
+    );
+}

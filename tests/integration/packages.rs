@@ -933,3 +933,52 @@ async fn a_summary_of_many_compute_resources_stays_bounded() {
         ready.message
     );
 }
+
+/// Security review finding 25: the operator took a namespace's tenant from
+/// its `ferry.dev/workspace` label alone. A namespace labelled with another
+/// namespace's workspace borrowed that tenant's edition (here Enterprise,
+/// whose object-store sources Basic does not offer). The Workspace's own
+/// `spec.namespace` decides.
+#[tokio::test]
+async fn a_namespace_labelled_with_another_namespaces_workspace_borrows_nothing() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let c = client(User::Admin).await;
+    tenant_and_workspace(
+        &c,
+        "t-borrowed",
+        Edition::Enterprise,
+        "borrowed-ws",
+        "borrowed-ws",
+    )
+    .await;
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "borrower", "labels": {"ferry.dev/workspace": "borrowed-ws"}}
+    }))
+    .unwrap();
+    Api::<Namespace>::all(c.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "borrower");
+    api.create(
+        &PostParams::default(),
+        &package(
+            "p",
+            serde_json::json!({"objectStore": {"endpoint": "https://oss.example.com", "bucket": "b", "key": "p.zip"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = wait_for(&api, "p", Duration::from_secs(60), settled).await;
+    let status = p.status.unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "NoWorkspace", "{ready:?}");
+    assert!(
+        ready
+            .message
+            .contains("Workspace borrowed-ws holds namespace borrowed-ws"),
+        "{}",
+        ready.message
+    );
+    assert!(conditions::is_true(&status.conditions, STALLED));
+}

@@ -510,3 +510,53 @@ async fn standard_tenants_cannot_use_object_store_sources() {
     assert_eq!(reason, "EditionLimit", "{message}");
     assert!(message.contains("upgrade the edition"), "{message}");
 }
+
+/// Security review finding 27: credentials in a URL (`user:password@`)
+/// stayed in `spec`, readable by every viewer of the namespace. The API
+/// server refuses them now, naming the field; credentials go in the
+/// Secret's headers.
+#[tokio::test]
+async fn credentials_in_a_url_are_refused_by_the_api_server() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(
+        &c,
+        "t-src-userinfo",
+        Edition::Professional,
+        "src-userinfo",
+        "src-userinfo",
+    )
+    .await;
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "src-userinfo");
+    let pkg = |name: &str, url: &str| -> MigrationPackage {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "MigrationPackage", "metadata": {"name": name},
+            "spec": {"source": {"url": {"url": url}}}
+        }))
+        .unwrap()
+    };
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let refused = api
+        .create(
+            &dry,
+            &pkg("creds", "https://deploy:s3cret@files.example.com/q4.zip"),
+        )
+        .await
+        .expect_err("a URL with credentials is refused");
+    let kube::Error::Api(s) = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(s.code, 422, "{s:?}");
+    assert!(s.message.contains("spec.source.url.url"), "{}", s.message);
+    for ok in [
+        "https://files.example.com/q4.zip",
+        "https://files.example.com:8443/a/b@c/q4.zip?X-Amz-Signature=abc",
+        "http://files.example.com",
+    ] {
+        api.create(&dry, &pkg("fine", ok))
+            .await
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}

@@ -139,8 +139,13 @@ pub struct PackageDownload {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UrlSource {
-    /// The URL to fetch.
-    #[schemars(regex(pattern = r"^https?://"))]
+    /// The URL to fetch, `http://` or `https://`, without credentials in it
+    /// (`user:password@` is refused: a MigrationPackage's spec is readable by
+    /// every viewer of the namespace; put credentials in the Secret's
+    /// `headers`, for example `Authorization: Bearer ...`). A presigned
+    /// query string is accepted, and readable by those viewers too: prefer a
+    /// short expiry.
+    #[schemars(regex(pattern = r"^https?://[^/@?#]+([/?#].*)?$"))]
     pub url: String,
     /// A Secret whose `headers` key holds extra request headers (one
     /// `Name: value` per line) and whose `ca.crt` key holds a CA bundle.

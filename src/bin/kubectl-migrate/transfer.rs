@@ -34,6 +34,31 @@ fn token(c: &Cluster) -> Result<String, Failure> {
     })
 }
 
+/// Your bearer token goes to `--endpoint`: only over HTTPS, or over plain
+/// HTTP to this machine (a `kubectl port-forward`), never in the clear
+/// across a network (security review 3.2).
+fn check_endpoint(endpoint: &str) -> Result<(), Failure> {
+    let url = reqwest::Url::parse(endpoint)
+        .map_err(|e| Failure::usage(format!("--endpoint {endpoint:?}: not a URL: {e}")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(Failure::usage(format!(
+            "--endpoint {endpoint}: refusing to send your bearer token over plain HTTP to {}; use https:// (the chart's artifactServer.tls), or kubectl port-forward -n ferry-system svc/ferry 9090 and --endpoint http://127.0.0.1:9090",
+            url.host_str().unwrap_or_default()
+        ))),
+        other => Err(Failure::usage(format!(
+            "--endpoint {endpoint}: scheme {other} is not http or https"
+        ))),
+    }
+}
+
 fn http_failure(what: &str, url: &str, e: reqwest::Error) -> Failure {
     Failure::api(format!(
         "{what} {url}: {e}; check --endpoint (for example kubectl port-forward -n ferry-system svc/ferry 9090)"
@@ -58,6 +83,7 @@ pub async fn upload(
     file: &Path,
     name: &str,
 ) -> Result<String, Failure> {
+    check_endpoint(endpoint)?;
     let size = std::fs::metadata(file)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?
         .len();
@@ -113,6 +139,7 @@ pub async fn download(
     package: &str,
     file: &Path,
 ) -> Result<String, Failure> {
+    check_endpoint(endpoint)?;
     let pkg = Api::<MigrationPackage>::namespaced(c.client.clone(), &c.namespace)
         .get_opt(package)
         .await
@@ -467,4 +494,31 @@ pub async fn download_chunks(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint;
+
+    #[test]
+    fn the_token_goes_only_over_https_or_to_this_machine() {
+        for ok in [
+            "https://ferry.example.com",
+            "https://10.0.0.7:9090",
+            "http://127.0.0.1:9090",
+            "http://localhost:9090/",
+            "http://[::1]:9090",
+        ] {
+            assert!(check_endpoint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://ferry.example.com",
+            "http://10.0.0.7:9090",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            let e = check_endpoint(bad).expect_err(bad);
+            assert!(e.message.contains("--endpoint"), "{bad}: {}", e.message);
+        }
+    }
 }

@@ -62,8 +62,9 @@ impl Origin {
 pub enum StepResult {
     /// For the ledger: done, a conflict, or refused.
     Settled(WriteResult),
-    /// The apiserver was unavailable or busy: retry the phase later.
-    Transient(String),
+    /// The apiserver was unavailable or busy: retry the phase later, not
+    /// sooner than the server asked (its `Retry-After`).
+    Transient(String, Option<std::time::Duration>),
     /// The task was deleted: nothing was attempted.
     Cancelled,
 }
@@ -97,14 +98,19 @@ pub async fn run_step(
                 }
                 let r = match one(ctx, target, step, obj).await {
                     Ok(result) => StepResult::Settled(result),
-                    Err(Refusal { message, transient }) if transient => {
-                        StepResult::Transient(format!(
+                    Err(Refusal {
+                        message,
+                        transient,
+                        server,
+                    }) if transient => StepResult::Transient(
+                        format!(
                             "{} {:?} ({}): {message}",
                             obj.object_type.as_str(),
                             obj.name,
                             obj.kube_name
-                        ))
-                    }
+                        ),
+                        server,
+                    ),
                     Err(Refusal { message, .. }) => {
                         StepResult::Settled(WriteResult::Refused(message))
                     }
@@ -148,6 +154,8 @@ struct Refusal {
     /// The apiserver was unavailable or busy (retry the phase), rather than
     /// refusing the object (fail the import).
     transient: bool,
+    /// How long the apiserver asked us to wait, when it said.
+    server: Option<std::time::Duration>,
 }
 
 async fn one(
@@ -281,6 +289,7 @@ fn describe(_obj: &PlannedObject, e: kube::Error) -> Refusal {
     Refusal {
         message: short(&e),
         transient,
+        server: crate::controller::error::server_retry_after(&e),
     }
 }
 
@@ -318,6 +327,7 @@ async fn create(
                 return Err(Refusal {
                     message: "the name was taken, then freed again".into(),
                     transient: true,
+                    server: None,
                 });
             };
             if written_by_this_task(&existing, obj) {

@@ -514,7 +514,7 @@ async fn run_phase(
                         StepResult::Settled(result) => {
                             ledger.record(plan, Phase::from(phase), *step, i, result)
                         }
-                        StepResult::Transient(m) => transient.push(m),
+                        StepResult::Transient(m, server) => transient.push((m, server)),
                         StepResult::Cancelled => cancelled = true,
                     }
                 }
@@ -529,7 +529,9 @@ async fn run_phase(
                 total,
             });
             status.results = ledger.results();
-            if let Some(first) = transient.first().cloned() {
+            if let Some((first, _)) = transient.first().cloned() {
+                // The longest wait any answer asked for.
+                let server = transient.iter().filter_map(|(_, s)| *s).max();
                 // What got through is kept (in memory and in the report);
                 // the phase is retried for the rest.
                 persist(
@@ -542,13 +544,13 @@ async fn run_phase(
                 )
                 .await;
                 put_ledger(&prepared, ledger);
-                return Err(Error::Waiting {
+                return Err(Error::Retrying {
                     reason: "ApiUnavailable",
                     message: format!(
                         "{} could not be written for now and will be retried: {first}",
                         ferry_engine::ledger::plural(transient.len(), "object", "objects")
                     ),
-                    retry_after: Duration::from_secs(5),
+                    server,
                 });
             }
             let end = ledger.end_phase(Phase::from(phase), false);
@@ -675,6 +677,20 @@ async fn read_package(
     pkg_ns: &str,
     name: &str,
 ) -> Result<Option<MigrationPackage>, Error> {
+    // Checked before they go into a request path (security review 2.4).
+    for (field, value) in [
+        ("spec.packageRef.namespace", pkg_ns),
+        ("spec.packageRef.name", name),
+    ] {
+        if let Err(super::package::Refusal::Refused { problems, .. }) =
+            super::package::check_object_name(field, value)
+        {
+            return Err(Error::Stalled {
+                reason: "InvalidName",
+                message: problems.join("; "),
+            });
+        }
+    }
     if pkg_ns == ns {
         return Ok(
             Api::<MigrationPackage>::namespaced(ctx.client.clone(), pkg_ns)
@@ -717,6 +733,8 @@ async fn prepare(
         .package_ref
         .namespace
         .clone()
+        // "" is the task's own namespace, as the admission policy reads it.
+        .filter(|n| !n.is_empty())
         .unwrap_or_else(|| ns.clone());
     let pkg = read_package(ctx, &ns, &pkg_ns, &task.spec.package_ref.name).await?;
     let Some(pkg) = pkg else {
