@@ -654,6 +654,28 @@ fn settings_key(task: &ImportTask) -> String {
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Why an import waits for its package: the package's own reason when it
+/// gave one (no Workspace in its namespace, upload chunks still arriving, a
+/// source that does not answer), else that it is not verified yet.
+fn waiting_for_package(pkg_ns: &str, pkg: &MigrationPackage) -> String {
+    let name = pkg.name_any();
+    let status = pkg.status.as_ref();
+    let current = status.is_some_and(|s| s.observed_generation == pkg.metadata.generation);
+    match status
+        .and_then(|s| conditions::find(&s.conditions, READY))
+        .filter(|c| current && c.status == "False")
+    {
+        Some(c) if c.message.is_empty() => {
+            format!("waiting for MigrationPackage {pkg_ns}/{name}: {}", c.reason)
+        }
+        Some(c) => format!(
+            "waiting for MigrationPackage {pkg_ns}/{name}: {}: {}",
+            c.reason, c.message
+        ),
+        None => format!("waiting for MigrationPackage {pkg_ns}/{name} to be verified"),
+    }
+}
+
 /// Loads the package and plans the import, once per settings and package.
 /// With `pinned`, the package must still be the one verified then.
 async fn prepare(
@@ -690,7 +712,7 @@ async fn prepare(
     let pstatus = pkg.status.clone().unwrap_or_default();
     if conditions::is_true(&pstatus.conditions, STALLED) {
         let why = conditions::find(&pstatus.conditions, READY)
-            .map(|c| c.message.clone())
+            .map(|c| format!("{}: {}", c.reason, c.message))
             .unwrap_or_default();
         return Err(Error::Stalled {
             reason: "PackageRefused",
@@ -706,10 +728,7 @@ async fn prepare(
     else {
         return Err(Error::Stalled {
             reason: "PackageNotReady",
-            message: format!(
-                "waiting for MigrationPackage {pkg_ns}/{} to be verified",
-                pkg.name_any()
-            ),
+            message: waiting_for_package(&pkg_ns, &pkg),
         });
     };
     if let Some(pin) = pinned.filter(|p| *p != artifact.digest) {
