@@ -254,3 +254,108 @@ async fn not_modify_and_no_owner_without_a_known_creator_fails_saying_how_to_fix
     assert!(msg.contains("mode: Specify"), "{msg}");
     assert!(tasks_of(&c, ns).await.is_empty(), "nothing is written");
 }
+
+/// The seed audit: "after mapping, a dependency that resolves to nothing in
+/// the package or in the destination is listed in the plan and the report
+/// as a warning for that task, and the import goes on." The destination's
+/// own task declares an output under a name of its own (not
+/// `<project>.<task>`): an imported task depending on it is not warned
+/// about; its dependency on nothing is.
+#[tokio::test]
+async fn a_dependency_that_resolves_to_nothing_in_the_package_or_the_destination_is_a_warning() {
+    let c = client(User::Admin).await;
+    let ns = "map-unresolved";
+    destination(&c, "t-map-unresolved", ns, |_| {}).await;
+    let hand_made: ScheduledTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "by-hand"},
+        "spec": {"name": "make_orders", "owner": "1234567", "computeResource": "sales_mc_prod",
+                  "script": {"language": "odps-sql", "content": "SELECT 1;"}, "trigger": {"cron": "00 00 02 * * ?"},
+                  "inputs": ["sales_prod_root"], "outputs": ["sales_prod.orders_daily_v2"]}
+    }))
+    .unwrap();
+    Api::<ScheduledTask>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &hand_made)
+        .await
+        .unwrap();
+    let spec = serde_json::json!({
+        "name": "report", "owner": "1234567", "computeResource": "sales_mc_dev",
+        "script": {"language": "odps-sql", "content": "SELECT * FROM sales_dev.orders;"},
+        "trigger": {"cron": "00 00 03 * * ?"},
+        "inputs": ["sales_dev.orders_daily_v2", "sales_dev.nothing_makes_this"],
+        "outputs": ["sales_dev.report"]
+    });
+    let object = ExportedObject::from_spec(
+        ferry_package::ObjectType::ScheduledTask,
+        spec.as_object().unwrap(),
+        true,
+        Some("MaxCompute"),
+    );
+    let fixture = FixtureSpec::new();
+    ferry::testenv::fixtures::config_map_package(&c, ns, "dangling", write(&fixture, &[object]))
+        .await;
+    let t = import(
+        &c,
+        ns,
+        "dangling",
+        serde_json::json!({
+            "importName": "sales.dangling",
+            "packageRef": {"name": "dangling"},
+            "computeResourceMapping": compute_mapping(),
+            "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]
+        }),
+        true,
+    )
+    .await;
+    let status = t.status.clone().unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    let plan = status.plan.unwrap();
+    let dangling: Vec<&String> = plan
+        .warnings
+        .iter()
+        .filter(|w| w.contains("resolve"))
+        .collect();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("1 task input resolves to nothing")),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.starts_with("ScheduledTask/report: ")
+                && w.contains(r#"input "sales_prod.nothing_makes_this""#)),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        !dangling.iter().any(|w| w.contains("orders_daily_v2")),
+        "the destination's task declares that output: {dangling:?}"
+    );
+    // The report says the same, on the task's record.
+    let names = status.report.unwrap().config_maps;
+    let cm = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(c.clone(), ns)
+        .get(&names[0])
+        .await
+        .unwrap();
+    let records = ferry::controller::import::report::read_shard(
+        &cm.binary_data.unwrap()[ferry::controller::import::report::RECORDS_KEY].0,
+    )
+    .unwrap();
+    let report = records.iter().find(|r| r.name == "report").unwrap();
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].contains("sales_prod.nothing_makes_this"));
+    let written = tasks_of(&c, ns).await;
+    let imported = written
+        .iter()
+        .find(|t| t.spec.common.name == "report")
+        .expect("the import goes on");
+    assert_eq!(
+        imported.spec.inputs,
+        vec![
+            "sales_prod.orders_daily_v2",
+            "sales_prod.nothing_makes_this"
+        ]
+    );
+}

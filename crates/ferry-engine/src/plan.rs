@@ -54,6 +54,10 @@ pub struct Inputs<'a> {
     /// Tables that exist for the destination beyond its Table objects (for
     /// attaching quality rules).
     pub existing_tables: &'a BTreeSet<String>,
+    /// The outputs the destination's scheduled tasks declare
+    /// (`spec.outputs`): what a dependency of an imported task may resolve
+    /// to besides the package's own tasks.
+    pub existing_outputs: &'a BTreeSet<String>,
     pub task: &'a ImportTaskSpec,
     /// The user who created the ImportTask.
     pub creator: &'a str,
@@ -549,8 +553,9 @@ fn check_creator_known(inp: &Inputs<'_>, problems: &mut Vec<Problem>) {
 /// Incremental) routinely depend on nodes outside the package.
 ///
 /// What the destination has, as far as the engine is told: its root node
-/// (`<project>_root`), its tables, and outputs `<project>.<task>` of its
-/// scheduled tasks (the usual DataWorks output name).
+/// (`<project>_root`), its tables, the outputs its scheduled tasks declare,
+/// and `<project>.<task>` for each of its scheduled tasks (the usual
+/// DataWorks output name).
 fn warn_on_unresolved_dependencies(
     planned: &mut [PlannedObject],
     inp: &Inputs<'_>,
@@ -567,6 +572,7 @@ fn warn_on_unresolved_dependencies(
         .collect();
     let in_destination = |input: &str| {
         input == root
+            || inp.existing_outputs.contains(input)
             || inp.existing_tables.contains(input)
             || tables.is_some_and(|t| t.contains_key(input))
             || input

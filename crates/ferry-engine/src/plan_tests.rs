@@ -493,6 +493,51 @@ fn a_dependency_outside_the_package_is_mapped_and_a_warning_when_it_resolves_to_
     assert_eq!(p.objects[0].warnings.len(), 1);
 }
 
+/// The seed audit: "after mapping, a dependency that resolves to nothing in
+/// the package or in the destination is listed in the plan and the report
+/// as a warning for that task, and the import goes on." The destination's
+/// tasks count by the outputs they declare, whatever those are called.
+#[test]
+fn a_dependency_on_an_output_a_destination_task_declares_is_not_warned_about() {
+    let p = Setup::new(vec![
+        Obj::task("report").inputs(&["sales_dev.orders_daily_v2", "sales_dev.nothing_makes_this"]),
+    ])
+    .existing_task_with_outputs("load_orders", &["sales_prod.orders_daily_v2"])
+    .task(
+        json!({"dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]}),
+    )
+    .ok();
+    let t = p.get(ScheduledTask, "report").unwrap();
+    assert_eq!(t.action, Action::Create, "imported all the same");
+    assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+    assert!(
+        t.warnings[0].contains(r#"input "sales_prod.nothing_makes_this""#),
+        "{:?}",
+        t.warnings
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("1 task input resolves to nothing")),
+        "{:?}",
+        p.warnings
+    );
+    // Without the destination's task, both are warned about.
+    let p = Setup::new(vec![
+        Obj::task("report").inputs(&["sales_dev.orders_daily_v2"]),
+    ])
+    .task(
+        json!({"dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]}),
+    )
+    .ok();
+    assert_eq!(
+        p.objects[0].warnings.len(),
+        1,
+        "{:?}",
+        p.objects[0].warnings
+    );
+}
+
 #[test]
 fn a_new_project_that_is_not_the_destinations_is_flagged() {
     let p = Setup::new(vec![Obj::task("load")])

@@ -826,6 +826,7 @@ async fn prepare(
             },
             existing: &dest.existing,
             existing_tables: &dest.tables,
+            existing_outputs: &dest.outputs,
             task: &spec,
             creator: &creator,
             identity: ferry_engine::TaskIdentity {
