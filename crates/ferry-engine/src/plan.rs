@@ -152,6 +152,9 @@ pub struct PlannedObject {
     pub delivery: Delivery,
     /// A scheduled task set to dry-run (recurrence `Skip`).
     pub dry_run: bool,
+    /// `spec.owner` after import (Change Owner applied; none when the
+    /// object has no owner field).
+    pub owner: Option<String>,
     /// For quality rules.
     pub rule: Option<RuleLink>,
     /// The object's files in the package (code and resource binaries).
@@ -709,6 +712,7 @@ impl Ctx<'_, '_> {
             annotations: BTreeMap::new(),
             delivery,
             dry_run,
+            owner: spec.get("owner").and_then(Value::as_str).map(String::from),
             rule: None,
             files: o.files.clone(),
             source_index: index,

@@ -277,6 +277,10 @@ pub struct PlanView {
     /// error, for example): then starting it would not help.
     #[serde(skip)]
     pub stalled: bool,
+    /// With `--details`: every object's record, from the report ConfigMaps
+    /// (a suspended task's report is its preview).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<Vec<Record>>,
 }
 
 impl PlanView {
@@ -299,7 +303,74 @@ impl PlanView {
                 .as_ref()
                 .is_some_and(|s| conditions::is_true(&s.conditions, STALLED)),
             message: status.and_then(|s| s.message).or(ready_message),
+            objects: None,
         }
+    }
+}
+
+/// The seed's words for what happens to an object.
+fn plan_action(a: ferry_engine::Action) -> &'static str {
+    match a {
+        ferry_engine::Action::Create => "create",
+        ferry_engine::Action::Update => "update rule",
+        ferry_engine::Action::Conflict => "conflict",
+        ferry_engine::Action::Skip => "skip",
+    }
+}
+
+/// `plan --details`: every object, then every replacement.
+fn plan_objects(out: &mut String, v: &PlanView, records: &[Record]) {
+    if records.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nObjects: none listed yet: the per-object plan is written to the task's report when the plan is made (kubectl migrate plan {} -n {} --details again then).",
+            v.name, v.namespace
+        );
+        return;
+    }
+    let _ = writeln!(out, "\nObjects ({}):", records.len());
+    let mut t = Table::new(&[
+        "TYPE",
+        "NAME",
+        "ACTION",
+        "DRY-RUN",
+        "OWNER",
+        "REPLACEMENTS",
+        "NOTES",
+    ])
+    .right(&[5]);
+    for r in records {
+        let replaced: u64 = r.replacements.iter().map(|x| x.count).sum();
+        t.row([
+            r.object_type.to_string(),
+            r.name.clone(),
+            plan_action(r.action).to_string(),
+            if r.dry_run { "yes" } else { "-" }.to_string(),
+            // Owner after import: of objects the import writes.
+            r.owner
+                .clone()
+                .filter(|_| r.action.writes())
+                .unwrap_or_else(|| "-".into()),
+            replaced.to_string(),
+            r.reason().unwrap_or_default(),
+        ]);
+    }
+    indented(out, "  ", &t.render());
+    if records.iter().any(|r| !r.replacements.is_empty()) {
+        let _ = writeln!(out, "\nReplacements:");
+        let mut t = Table::new(&["OBJECT", "FIELD", "BEFORE", "AFTER", "COUNT"]).right(&[4]);
+        for r in records {
+            for x in &r.replacements {
+                t.row([
+                    format!("{}/{}", r.object_type, r.name),
+                    x.field.clone(),
+                    x.before.clone(),
+                    x.after.clone(),
+                    x.count.to_string(),
+                ]);
+            }
+        }
+        indented(out, "  ", &t.render());
     }
 }
 
@@ -373,6 +444,15 @@ pub fn plan(v: &PlanView) -> String {
                 }
             }
         }
+    }
+    if let Some(records) = &v.objects {
+        plan_objects(&mut out, v, records);
+    } else if v.plan.is_some() {
+        let _ = writeln!(
+            out,
+            "\nEvery object (type, name, action, dry-run, owner, replacements): `kubectl migrate plan {} -n {} --details`.",
+            v.name, v.namespace
+        );
     }
     if let Some(m) = &v.message {
         let _ = writeln!(out, "\nMessage: {m}");

@@ -350,19 +350,24 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// The Editing condition's message: the plan in a line.
+fn plan_line(c: &crate::api::PlanSummary) -> String {
+    use ferry_engine::ledger::plural;
+    format!(
+        "plan: {} to create, {}, {} skipped; set spec.suspend to false to import",
+        c.create,
+        plural(c.conflict as usize, "conflict", "conflicts"),
+        c.skip
+    )
+}
+
 fn show_plan(status: &mut ImportTaskStatus, prepared: &Prepared) {
     match &prepared.plan {
         Ok(plan) => {
             status.plan = Some(plan.summary(FIRST_CONFLICTS));
             status.message = None;
             let c = plan.summary(FIRST_CONFLICTS);
-            let outcome = Outcome::suspended(
-                "Suspended",
-                format!(
-                    "plan: {} to create, {} conflicts, {} skipped; set spec.suspend to false to import",
-                    c.create, c.conflict, c.skip
-                ),
-            );
+            let outcome = Outcome::suspended("Suspended", plan_line(&c));
             status.conditions = summarise(
                 &status.conditions,
                 &outcome,
@@ -1094,4 +1099,25 @@ pub async fn run(
         .for_each(|_| async {})
         .await;
     deletions.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed audit's wording: "plurals ('1 conflict')".
+    #[test]
+    fn the_plan_line_says_1_conflict() {
+        let mut c = crate::api::PlanSummary {
+            create: 661,
+            conflict: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_line(&c),
+            "plan: 661 to create, 1 conflict, 0 skipped; set spec.suspend to false to import"
+        );
+        c.conflict = 12;
+        assert!(plan_line(&c).contains(", 12 conflicts, "));
+    }
 }
