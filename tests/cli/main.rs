@@ -503,6 +503,36 @@ async fn in_editing_the_plan_shows_every_object_via_plan_details() {
         .unwrap()
         .items;
     assert_eq!(written.len(), 1, "Editing writes nothing");
+
+    // The seed audit: "plan does not suggest start under a mapping error".
+    tasks
+        .patch(
+            "review",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"computeResourceMapping": [
+                {"source": "sales_mc_dev", "destination": "sales_mc_prod"}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&tasks, "review", |t| {
+        t.status.as_ref().is_some_and(|s| {
+            s.observed_generation == t.metadata.generation
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "InvalidSettings")
+        })
+    })
+    .await;
+    let r = migrate(&["plan", "review", "-n", ns]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("computeResourceMapping")
+            && r.stdout.contains("Fix what the message says")
+            && !r.stdout.contains("kubectl migrate start"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[tokio::test]
@@ -956,12 +986,12 @@ async fn chunked_upload_import_report_export_and_download_through_the_api_server
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stdout.contains(&digest) && r.stdout.contains("3 chunk(s)"),
+        r.stdout.contains(&digest) && r.stdout.contains("3 chunks)"),
         "{}",
         r.stdout
     );
     assert!(
-        r.stderr.contains("as 3 chunk(s)"),
+        r.stderr.contains("as 3 chunks"),
         "progress on stderr: {}",
         r.stderr
     );
@@ -1317,7 +1347,7 @@ async fn the_operator_waits_for_missing_chunks_and_refuses_a_tampered_one() {
     let reconciling = find(&status.conditions, RECONCILING).unwrap();
     assert_eq!(
         reconciling.message,
-        "received 1 of 2 upload chunks; waiting for chunk(s) 1"
+        "received 1 of 2 upload chunks; waiting for chunk 1"
     );
     assert!(status.artifact.is_none() && status.problems.is_empty());
 

@@ -359,3 +359,60 @@ async fn a_dependency_that_resolves_to_nothing_in_the_package_or_the_destination
         ]
     );
 }
+
+/// The seed audit: "A dependencyMapping.newProject that is not the
+/// destination workspace's project is flagged in the plan." Seen in Editing,
+/// before anything is written; a mapping to the destination's own project
+/// is not flagged.
+#[tokio::test]
+async fn a_new_project_that_is_not_the_destination_workspaces_project_is_flagged_in_the_plan() {
+    let c = client(User::Admin).await;
+    let ns = "map-newproj";
+    destination(&c, "t-map-newproj", ns, |_| {}).await;
+    let fixture = FixtureSpec::new().tasks(2);
+    ferry::testenv::fixtures::config_map_package(&c, ns, "p", fixture.to_bytes()).await;
+    let api: Api<ImportTask> = Api::namespaced(c.clone(), ns);
+    for (name, project) in [("elsewhere", "sales_test"), ("here", "map_newproj")] {
+        let body = serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+            "metadata": {"name": name, "annotations": {"ferry.dev/created-by": "7654321"}},
+            "spec": {
+                "importName": "sales.newproj",
+                "packageRef": {"name": "p"},
+                "suspend": true,
+                "computeResourceMapping": compute_mapping(),
+                "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": project}]
+            }
+        });
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(body).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let flagged = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let t = wait_for(&api, name, WAIT, |t| {
+                t.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == ImportPhase::Editing && s.plan.is_some())
+            })
+            .await;
+            t.status.unwrap().plan.unwrap().warnings
+        }
+    };
+    let warnings = flagged("elsewhere").await;
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            r#"maps "sales_dev" to "sales_test", which is not the project of workspace "map-newproj" ("map_newproj")"#
+        )),
+        "{warnings:?}"
+    );
+    let warnings = flagged("here").await;
+    assert!(
+        !warnings.iter().any(|w| w.contains("not the project")),
+        "{warnings:?}"
+    );
+}

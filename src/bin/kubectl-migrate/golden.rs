@@ -80,8 +80,8 @@ fn refused_package() -> MigrationPackage {
                 "ScheduledTask \"a\": dependency cycle \"a\" -> \"b\" -> \"a\" (rule: dependency-cycle)"
             ],
             "conditions": [
-                condition("Ready", "False", "Invalid", "2 problem(s)"),
-                condition("Stalled", "True", "Invalid", "2 problem(s)")
+                condition("Ready", "False", "Invalid", "2 problems"),
+                condition("Stalled", "True", "Invalid", "2 problems")
             ]
         }
     }))
@@ -115,8 +115,8 @@ fn exported_package(ready: bool) -> MigrationPackage {
             "sourceKind": "Export",
             "problems": ["ScheduledTask \"a\": dependency cycle \"a\" -> \"b\" -> \"a\" (rule: dependency-cycle)"],
             "conditions": [
-                condition("Ready", "False", "VerificationFailed", "1 problem(s)"),
-                condition("Stalled", "True", "VerificationFailed", "1 problem(s)")
+                condition("Ready", "False", "VerificationFailed", "1 problem"),
+                condition("Stalled", "True", "VerificationFailed", "1 problem")
             ]
         })
     };
@@ -373,11 +373,14 @@ fn golden_plan_mapping_error() {
         "status": {
             "observedGeneration": 1,
             "phase": "Editing",
+            "message": "compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping",
+            // As the operator writes it: held by spec.suspend, the settings
+            // cannot be planned, no plan.
             "conditions": [
-                condition("Ready", "False", "MappingFailed",
-                    "compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping"),
-                condition("Stalled", "True", "MappingFailed",
-                    "compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping")
+                condition("Ready", "False", "InvalidSettings",
+                    "the import cannot start as set: compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping"),
+                condition("Reconciling", "False", "Suspended", "held by spec.suspend"),
+                condition("Stalled", "False", "Suspended", "held by spec.suspend")
             ]
         }
     }))

@@ -326,8 +326,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 None => {
                     let (digest, chunks) = transfer::upload_chunks(&c, &file, &name).await?;
                     println!(
-                        "migrationpackage/{name} created from {} ({digest}, {chunks} chunk(s)); the operator verifies it next: kubectl migrate preview {name} -n {} --wait",
+                        "migrationpackage/{name} created from {} ({digest}, {}); the operator verifies it next: kubectl migrate preview {name} -n {} --wait",
                         file.display(),
+                        ferry_engine::ledger::plural(chunks as usize, "chunk", "chunks"),
                         c.namespace
                     );
                 }

@@ -259,6 +259,10 @@ pub fn preview(v: &PackageView) -> String {
 
 // -------------------------------------------------------------------- plan
 
+/// The Ready reason of a task held in Editing whose settings cannot be
+/// planned.
+const INVALID_SETTINGS: &str = "InvalidSettings";
+
 /// `plan TASK`: what the import will do.
 #[derive(Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -299,9 +303,13 @@ impl PlanView {
             suspend: task.spec.suspend,
             phase: status.as_ref().map(|s| s.phase),
             plan: status.as_ref().and_then(|s| s.plan.clone()),
-            stalled: status
-                .as_ref()
-                .is_some_and(|s| conditions::is_true(&s.conditions, STALLED)),
+            // Stalled, or held in Editing with settings that cannot be
+            // planned (a mapping error): starting would not help.
+            stalled: status.as_ref().is_some_and(|s| {
+                conditions::is_true(&s.conditions, STALLED)
+                    || conditions::find(&s.conditions, READY)
+                        .is_some_and(|c| c.reason == INVALID_SETTINGS)
+            }),
             message: status.and_then(|s| s.message).or(ready_message),
             objects: None,
         }
@@ -387,6 +395,11 @@ pub fn plan(v: &PlanView) -> String {
     );
     let _ = writeln!(out, "Package: {}", v.package);
     match &v.plan {
+        None if v.stalled => {
+            out.push_str(
+                "\nNo plan: the settings cannot be planned as they are (see the message).\n",
+            );
+        }
         None => {
             out.push_str("\nNo plan yet: the plan appears once the package is verified and the settings are read.\n");
         }

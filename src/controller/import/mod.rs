@@ -376,6 +376,8 @@ fn show_plan(status: &mut ImportTaskStatus, prepared: &Prepared) {
             );
         }
         Err(e) => {
+            // A plan of earlier settings would be read as this one's.
+            status.plan = None;
             status.message = Some(e.to_string());
             let outcome = Outcome::suspended(
                 "InvalidSettings",
