@@ -423,6 +423,16 @@ async fn in_editing_the_plan_shows_every_object_via_plan_details() {
     let summary = t.status.unwrap().plan.unwrap();
     let planned = summary.create + summary.conflict + summary.skip;
     assert_eq!(summary.conflict, 1, "{summary:?}");
+    // Status: the first 20 objects, each with its action and owner.
+    assert_eq!(summary.first_objects.len(), 20, "{summary:?}");
+    assert!(
+        summary
+            .first_objects
+            .iter()
+            .all(|o| !o.name.is_empty() && (o.action != "Create" || o.owner.is_some())),
+        "{:?}",
+        summary.first_objects
+    );
 
     let r = migrate(&["plan", "review", "-n", ns, "--details", "-o", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

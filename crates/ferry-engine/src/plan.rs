@@ -269,9 +269,25 @@ impl Plan {
                 .take(max_conflicts)
                 .map(|o| format!("{}/{}", o.object_type, o.name))
                 .collect(),
+            first_objects: self
+                .objects
+                .iter()
+                .take(FIRST_OBJECTS)
+                .map(|o| ferry_api::PlannedObjectLine {
+                    type_: o.object_type.to_string(),
+                    name: o.name.clone(),
+                    action: format!("{:?}", o.action),
+                    dry_run: o.dry_run,
+                    owner: o.owner.clone().filter(|_| o.action.writes()),
+                    replacements: o.replacements.iter().map(|r| r.count).sum(),
+                })
+                .collect(),
         }
     }
 }
+
+/// Objects of the plan listed in status (`PlanSummary::first_objects`).
+pub const FIRST_OBJECTS: usize = 20;
 
 /// Most names listed in one problem message.
 const MAX_LISTED: usize = 20;

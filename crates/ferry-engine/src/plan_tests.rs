@@ -715,6 +715,40 @@ fn specify_sets_every_owner() {
 
 // ---- conflicts, updates -------------------------------------------------------------
 
+/// The seed audit: "In Editing, the plan shows every object (type, real
+/// name, action, dry-run, owner after import, replacements) — in status for
+/// the first N". Status lists the first 20; conflicts show no owner (they
+/// are not imported).
+#[test]
+fn status_lists_the_first_objects_with_action_dry_run_owner_and_replacements() {
+    let mut objects = vec![Obj::task("a").inputs(&["sales_dev_root"]), Obj::task("b")];
+    objects.extend((0..30).map(|i| Obj::task(&format!("t{i}"))));
+    let p = Setup::new(objects)
+        .existing(ScheduledTask, "b")
+        .task(json!({
+            "dryRun": {"tasks": ["a"]},
+            "changeOwner": {"mode": "Specify", "owner": "owner-7"},
+            "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]
+        }))
+        .ok();
+    let s = p.summary(10);
+    assert_eq!(s.first_objects.len(), crate::plan::FIRST_OBJECTS);
+    let line = |name: &str| s.first_objects.iter().find(|o| o.name == name).unwrap();
+    let a = line("a");
+    assert_eq!(
+        (
+            a.type_.as_str(),
+            a.action.as_str(),
+            a.dry_run,
+            a.owner.as_deref()
+        ),
+        ("ScheduledTask", "Create", true, Some("owner-7"))
+    );
+    assert!(a.replacements >= 1, "{a:?}");
+    let b = line("b");
+    assert_eq!((b.action.as_str(), b.owner.as_deref()), ("Conflict", None));
+}
+
 #[test]
 fn same_named_objects_conflict_and_are_never_committed() {
     let p = Setup::new(vec![Obj::task("a"), Obj::task("b")])

@@ -171,7 +171,13 @@ fn editing_task() -> ImportTask {
             "observedGeneration": 1,
             "phase": "Editing",
             "plan": {"create": 44, "conflict": 12, "skip": 1,
-                     "firstConflicts": ["ScheduledTask/load_orders", "ScheduledTask/load_refunds", "Table/orders"]},
+                     "firstConflicts": ["ScheduledTask/load_orders", "ScheduledTask/load_refunds", "Table/orders"],
+                     "firstObjects": [
+                        {"type": "Table", "name": "orders", "action": "Conflict"},
+                        {"type": "ScheduledTask", "name": "load_orders", "action": "Conflict"},
+                        {"type": "ScheduledTask", "name": "汇总_daily", "action": "Create", "dryRun": true, "owner": "1234567", "replacements": 2},
+                        {"type": "QualityRule", "name": "orders_not_null", "action": "Update", "owner": "1234567"}
+                     ]},
             "conditions": [condition("Ready", "False", "Suspended",
                 "plan: 44 to create, 12 conflicts, 1 skipped; set spec.suspend to false to import")]
         }

@@ -460,7 +460,32 @@ pub fn plan(v: &PlanView) -> String {
     }
     if let Some(records) = &v.objects {
         plan_objects(&mut out, v, records);
-    } else if v.plan.is_some() {
+    } else if let Some(p) = &v.plan {
+        if !p.first_objects.is_empty() {
+            let total = p.create + p.conflict + p.skip;
+            let _ = writeln!(
+                out,
+                "\nFirst {} of {}:",
+                p.first_objects.len(),
+                plural(total, "object")
+            );
+            let mut t = Table::new(&["TYPE", "NAME", "ACTION", "DRY-RUN", "OWNER", "REPLACEMENTS"])
+                .right(&[5]);
+            for o in &p.first_objects {
+                t.row([
+                    o.type_.clone(),
+                    o.name.clone(),
+                    match o.action.as_str() {
+                        "Update" => "update rule".to_string(),
+                        a => a.to_lowercase(),
+                    },
+                    if o.dry_run { "yes" } else { "-" }.to_string(),
+                    o.owner.clone().unwrap_or_else(|| "-".into()),
+                    o.replacements.to_string(),
+                ]);
+            }
+            indented(&mut out, "  ", &t.render());
+        }
         let _ = writeln!(
             out,
             "\nEvery object (type, name, action, dry-run, owner, replacements): `kubectl migrate plan {} -n {} --details`.",
