@@ -51,6 +51,37 @@ fn mapping_matches_display_names_not_projects() {
     );
 }
 
+/// The seed audit: "`computeResourceMapping` is required only when the
+/// package uses compute resources (a package with none needs no invented
+/// entry and gets no warning)."
+#[test]
+fn a_package_that_uses_no_compute_resource_needs_no_compute_mapping_and_gets_no_warning() {
+    let p = Setup::new(vec![
+        obj(FileResource, "dim.csv"),
+        obj(Function, "to_date_cn"),
+    ])
+    .task(json!({"computeResourceMapping": []}))
+    .ok();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert!(
+        p.objects
+            .iter()
+            .all(|o| o.action == Action::Create && o.warnings.is_empty()),
+        "{:?}",
+        p.objects
+    );
+    // With a scheduled task on a compute resource, the empty list fails.
+    let e = Setup::new(vec![obj(FileResource, "dim.csv"), Obj::task("load")])
+        .task(json!({"computeResourceMapping": []}))
+        .err();
+    assert!(
+        e.to_string().contains(
+            "spec.computeResourceMapping is empty, but the package uses compute resources"
+        ),
+        "{e}"
+    );
+}
+
 #[test]
 fn mapped_compute_resource_is_written_into_the_spec() {
     let p = Setup::new(vec![Obj::task("a")]).ok();
