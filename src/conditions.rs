@@ -93,22 +93,32 @@ pub fn summarise(
         (STALLED, stalled),
     ] {
         // Negative polarity conditions (Reconciling, Stalled) that are False
-        // say nothing useful; kstatus treats absent and False alike.
-        let reason = if status == "True" || type_ == READY {
-            outcome.reason()
+        // say why they are False (kstatus treats absent and False alike,
+        // people do not).
+        let (reason, message) = if status == "True" || type_ == READY {
+            (outcome.reason(), outcome.message())
         } else {
-            type_
-        };
-        let message = if status == "True" || type_ == READY {
-            outcome.message()
-        } else {
-            ""
+            not_the_case(outcome)
         };
         out.push(set(
             previous, type_, status, reason, message, generation, now,
         ));
     }
     out
+}
+
+/// The reason and message of a False `Reconciling` or `Stalled` under
+/// `outcome`: what the object is doing instead.
+fn not_the_case(outcome: &Outcome) -> (&str, &str) {
+    match outcome {
+        Outcome::Ready { .. } => ("Succeeded", "reconciled: nothing is left to do"),
+        Outcome::Progressing { .. } => ("Progressing", "work is under way; nothing is stuck"),
+        // Only Reconciling is False here: stopped, for the Stalled reason.
+        Outcome::Stalled { reason, .. } => {
+            (reason.as_str(), "stopped until a person acts: see Stalled")
+        }
+        Outcome::Suspended { .. } => ("Suspended", "held by spec.suspend"),
+    }
 }
 
 /// One condition, keeping the previous transition time when the status is unchanged.
@@ -182,6 +192,53 @@ mod tests {
             (stalled.status.as_str(), stalled.message.as_str()),
             ("True", "no tenant acme")
         );
+    }
+
+    /// The seed audit: "a false Stalled/Reconciling condition carries a real
+    /// reason", never a placeholder such as its own type name.
+    #[test]
+    fn a_false_stalled_or_reconciling_condition_carries_a_real_reason() {
+        let cases = [
+            (Outcome::ready("Verified", "ok"), "Succeeded", "Succeeded"),
+            (Outcome::progressing("Waiting", "chunks"), "", "Progressing"),
+            (
+                Outcome::stalled("TenantNotFound", "no tenant acme"),
+                "TenantNotFound",
+                "",
+            ),
+            (
+                Outcome::suspended("Suspended", "held"),
+                "Suspended",
+                "Suspended",
+            ),
+        ];
+        for (outcome, reconciling, stalled) in cases {
+            let c = summarise(&[], &outcome, Some(1), t(10));
+            for (type_, want) in [(RECONCILING, reconciling), (STALLED, stalled)] {
+                let got = find(&c, type_).unwrap();
+                if got.status == "True" {
+                    assert_eq!(got.reason, outcome.reason());
+                    continue;
+                }
+                assert_eq!(got.reason, want, "{type_} under {outcome:?}");
+                assert_ne!(got.reason, type_, "{type_} under {outcome:?}");
+                assert!(!got.message.is_empty(), "{type_} under {outcome:?}");
+            }
+            for cond in &c {
+                // The apiserver's rule for a reason: CamelCase, non-empty.
+                assert!(
+                    cond.reason
+                        .chars()
+                        .next()
+                        .is_some_and(|ch| ch.is_ascii_uppercase())
+                        && cond
+                            .reason
+                            .chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_'),
+                    "{cond:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -287,6 +287,11 @@ pub(super) async fn receive_upload(
             .collect::<Vec<_>>()
             .join(", ");
         let more = if missing.len() > 10 { ", ..." } else { "" };
+        let chunk = if missing.len() == 1 {
+            "chunk"
+        } else {
+            "chunks"
+        };
         if have == 0
             && pkg
                 .status
@@ -309,7 +314,7 @@ pub(super) async fn receive_upload(
             return Err(refused(
                 "UploadIncomplete",
                 format!(
-                    "{have} of {} upload chunks arrived and none for {} minutes; missing chunk(s) {list}{more}: delete migrationpackage {name} and upload again",
+                    "{have} of {} upload chunks arrived and none for {} minutes; missing {chunk} {list}{more}: delete migrationpackage {name} and upload again",
                     chunks.count,
                     UPLOAD_STALL.as_secs() / 60
                 ),
@@ -318,7 +323,7 @@ pub(super) async fn receive_upload(
         return Err(PackageError::Other(Error::Waiting {
             reason: "WaitingForChunks",
             message: format!(
-                "received {have} of {} upload chunks; waiting for chunk(s) {list}{more}",
+                "received {have} of {} upload chunks; waiting for {chunk} {list}{more}",
                 chunks.count
             ),
             retry_after: POLL,

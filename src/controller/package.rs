@@ -49,7 +49,10 @@ struct PackageStatusPatch {
 /// for the same generation, it means that process stopped (crashed, or was
 /// killed for memory) in the middle: the package is then refused instead of
 /// verified again, or one package could crash-loop the operator for every
-/// tenant.
+/// tenant. An export (written by the operator from the workspace's own
+/// objects, so an operator restart is the likely cause) is tried once more,
+/// marked `<generation>/<instance>/again`, and refused only if that attempt
+/// is interrupted too.
 pub const VERIFYING: &str = "ferry.dev/verification-started";
 
 /// This operator process, told apart from earlier ones (restarts keep the
@@ -73,23 +76,50 @@ fn our_marker(pkg: &MigrationPackage) -> String {
 /// marker says an earlier process started on this generation and never
 /// recorded a result.
 async fn begin_verification(ctx: &Context, pkg: &MigrationPackage) -> Result<(), PackageError> {
-    let ours = our_marker(pkg);
+    let mut ours = our_marker(pkg);
     match pkg.annotations().get(VERIFYING) {
         // This process's own earlier pass (it is alive: nothing crashed).
-        Some(v) if *v == ours => return Ok(()),
+        Some(v) if is_ours(pkg, v) => return Ok(()),
         Some(v) if interrupted(pkg, v) => {
-            return Err(refused(
-                INTERRUPTED,
-                format!(
-                    "a verification of generation {} started ({VERIFYING}: {v}) and never recorded a result: the operator stopped or ran out of memory while verifying this package. It is not tried again, so that it cannot take the operator down again: fix the package, then delete and re-create this MigrationPackage",
-                    pkg.metadata.generation.unwrap_or(0)
-                ),
-            ));
+            let export = pkg.spec.source.export.is_some();
+            if export && !v.ends_with(AGAIN) {
+                ours.push_str(AGAIN);
+            } else {
+                return Err(refused(INTERRUPTED, interrupted_message(pkg, v)));
+            }
         }
         _ => {}
     }
     set_marker(ctx, pkg, Some(&ours)).await?;
     Ok(())
+}
+
+/// The suffix of the marker of an export's second attempt.
+const AGAIN: &str = "/again";
+
+fn interrupted_message(pkg: &MigrationPackage, v: &str) -> String {
+    let generation = pkg.metadata.generation.unwrap_or(0);
+    if pkg.spec.source.export.is_some() {
+        format!(
+            "an export of generation {generation} was started twice ({VERIFYING}: {v}) and never recorded a result: the operator stopped or ran out of memory while writing or verifying it both times. It is not tried a third time, so that it cannot take the operator down again; it holds no export slot. Delete and re-create this MigrationPackage to export again (a Custom export of fewer objects is smaller)"
+        )
+    } else {
+        format!(
+            "a verification of generation {generation} started ({VERIFYING}: {v}) and never recorded a result: the operator stopped or ran out of memory while verifying this package. It is not tried again, so that it cannot take the operator down again: fix the package, then delete and re-create this MigrationPackage"
+        )
+    }
+}
+
+/// The generation and the process of marker `v`.
+fn marker_parts(v: &str) -> Option<(&str, &str)> {
+    let (generation, who) = v.split_once('/')?;
+    Some((generation, who.strip_suffix(AGAIN).unwrap_or(who)))
+}
+
+/// Whether marker `v` is this process's attempt at this generation.
+fn is_ours(pkg: &MigrationPackage, v: &str) -> bool {
+    let generation = pkg.metadata.generation.unwrap_or(0).to_string();
+    marker_parts(v).is_some_and(|(g, who)| g == generation && who == instance())
 }
 
 /// The reason of a package whose verification was interrupted.
@@ -98,8 +128,7 @@ const INTERRUPTED: &str = "VerificationInterrupted";
 /// Whether marker `v` is another process's attempt at this generation.
 fn interrupted(pkg: &MigrationPackage, v: &str) -> bool {
     let generation = pkg.metadata.generation.unwrap_or(0).to_string();
-    v.split_once('/')
-        .is_some_and(|(g, who)| g == generation && who != instance())
+    marker_parts(v).is_some_and(|(g, who)| g == generation && who != instance())
 }
 
 async fn set_marker(

@@ -51,12 +51,20 @@ pub fn bounded_problems(problems: &[String]) -> (Vec<String>, String) {
         .collect();
     if problems.len() > MAX_LISTED_PROBLEMS {
         listed.push(format!(
-            "... and {} more problem(s), not listed",
-            problems.len() - MAX_LISTED_PROBLEMS
+            "... and {}, not listed",
+            ferry_engine::ledger::plural(
+                problems.len() - MAX_LISTED_PROBLEMS,
+                "more problem",
+                "more problems"
+            )
         ));
     }
     let message = truncate(
-        &format!("{} problem(s): {}", problems.len(), listed.join("; ")),
+        &format!(
+            "{}: {}",
+            ferry_engine::ledger::plural(problems.len(), "problem", "problems"),
+            listed.join("; ")
+        ),
         MAX_CONDITION_MESSAGE_BYTES,
     );
     (listed, message)
@@ -149,18 +157,19 @@ mod tests {
         assert_eq!(listed.len(), MAX_LISTED_PROBLEMS + 1);
         assert_eq!(
             listed[MAX_LISTED_PROBLEMS],
-            "... and 4900 more problem(s), not listed"
+            "... and 4900 more problems, not listed"
         );
         assert!(listed.iter().all(|p| p.len() <= MAX_PROBLEM_BYTES));
         assert!(
-            message.starts_with("5000 problem(s): entry \"x0"),
+            message.starts_with("5000 problems: entry \"x0"),
             "{message}"
         );
         assert!(message.len() <= MAX_CONDITION_MESSAGE_BYTES);
         let few = vec!["a".to_string(), "b".to_string()];
         assert_eq!(
             bounded_problems(&few),
-            (few.clone(), "2 problem(s): a; b".into())
+            (few.clone(), "2 problems: a; b".into())
         );
+        assert_eq!(bounded_problems(&few[..1]).1, "1 problem: a");
     }
 }

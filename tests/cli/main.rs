@@ -370,6 +370,181 @@ async fn preview_plan_start_wait_report_and_errors_on_a_real_control_plane() {
     assert!(r.stderr.contains("nosuch"), "{}", r.stderr);
 }
 
+/// The seed audit: "In Editing, the plan shows every object (type, real
+/// name, action: create / conflict / update rule / skip, dry-run, owner
+/// after import, replacements) — in status for the first N and in full in a
+/// ConfigMap or via `kubectl migrate plan --details`, so a user can review a
+/// 10,000-object import before confirming." Here 650 objects, one of them a
+/// conflict and one dry-run: `plan --details` lists every one, in table and
+/// JSON form, and writes nothing.
+#[tokio::test]
+async fn in_editing_the_plan_shows_every_object_via_plan_details() {
+    let cp = control_plane();
+    let c = cp.client(User::Admin).await.unwrap();
+    let ns = "cli-plan-details";
+    destination(&c, "t-cli-details", Edition::Professional, ns).await;
+    let fixture = ferry_package::fixtures::FixtureSpec::new()
+        .tasks(500)
+        .layers(4)
+        .tables(150);
+    package_from(&c, ns, "big", fixture.to_bytes()).await;
+    // A hand-made task holding the real name of one of the package's.
+    let taken = fixture.task_name(3);
+    let by_hand: ScheduledTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "by-hand"},
+        "spec": {"name": taken, "owner": "1234567", "computeResource": "sales_mc_prod",
+                  "script": {"language": "odps-sql", "content": "SELECT 1;"}, "trigger": {"cron": "00 00 02 * * ?"}}
+    }))
+    .unwrap();
+    Api::<ScheduledTask>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &by_hand)
+        .await
+        .unwrap();
+    let dry = fixture.task_name(7);
+    suspended_task(&c, ns, "review", "big").await;
+    let tasks: Api<ImportTask> = Api::namespaced(c.clone(), ns);
+    tasks
+        .patch(
+            "review",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"dryRun": {"tasks": [dry]}}})),
+        )
+        .await
+        .unwrap();
+    let t = wait_for(&tasks, "review", |t| {
+        t.status.as_ref().is_some_and(|s| {
+            s.phase == ImportPhase::Editing
+                && s.plan.is_some()
+                && s.report.is_some()
+                && s.observed_generation == t.metadata.generation
+        })
+    })
+    .await;
+    let summary = t.status.unwrap().plan.unwrap();
+    let planned = summary.create + summary.conflict + summary.skip;
+    assert_eq!(summary.conflict, 1, "{summary:?}");
+    // Status: the first 20 objects, each with its action and owner.
+    assert_eq!(summary.first_objects.len(), 20, "{summary:?}");
+    assert!(
+        summary
+            .first_objects
+            .iter()
+            .all(|o| !o.name.is_empty() && (o.action != "Create" || o.owner.is_some())),
+        "{:?}",
+        summary.first_objects
+    );
+
+    let r = migrate(&["plan", "review", "-n", ns, "--details", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let objects = v["objects"].as_array().unwrap();
+    assert_eq!(objects.len() as u64, planned, "every object of the plan");
+    assert!(objects.len() >= 650, "{}", objects.len());
+    let find = |name: &str| {
+        objects
+            .iter()
+            .find(|o| o["type"] == "ScheduledTask" && o["name"] == name)
+            .unwrap_or_else(|| panic!("no ScheduledTask {name}"))
+    };
+    assert_eq!(find(&taken)["action"], "Conflict");
+    assert_eq!(find(&dry)["dryRun"], true);
+    for o in objects.iter().filter(|o| o["action"] == "Create") {
+        assert!(o["owner"].as_str().is_some_and(|s| !s.is_empty()), "{o}");
+    }
+    let replaced = objects
+        .iter()
+        .filter(|o| o["replacements"].as_array().is_some_and(|r| !r.is_empty()))
+        .count();
+    assert!(
+        replaced > 0,
+        "the dependency mapping's replacements are listed"
+    );
+    assert!(
+        objects
+            .iter()
+            .flat_map(|o| o["replacements"].as_array().into_iter().flatten())
+            .all(|x| x["before"].as_str().unwrap().contains("sales_dev")
+                && x["after"].as_str().unwrap().contains("sales_prod")),
+    );
+
+    // The table: one row per object, the seed's words for the action.
+    let r = migrate(&["plan", "review", "-n", ns, "--details"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    section_order(
+        &r.stdout,
+        &[
+            ": Editing",
+            &format!("Objects ({planned}):"),
+            "TYPE",
+            "NAME",
+            "ACTION",
+            "DRY-RUN",
+            "OWNER",
+            "REPLACEMENTS",
+            "Replacements:",
+            "kubectl migrate start review",
+        ],
+    );
+    let table = r.stdout.split("Objects (").nth(1).unwrap();
+    let table = table.split("\nReplacements:").next().unwrap();
+    // The title line and the header are not objects.
+    let rows = table.lines().filter(|l| !l.trim().is_empty()).count() - 2;
+    assert_eq!(rows as u64, planned, "a row per object");
+    let row = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}"))
+            .to_string()
+    };
+    assert!(row(&taken).contains(" conflict "), "{}", row(&taken));
+    assert!(row(&dry).contains(" yes "), "{}", row(&dry));
+    // Without --details: where to find the full list.
+    let r = migrate(&["plan", "review", "-n", ns]);
+    assert!(
+        r.stdout
+            .contains("kubectl migrate plan review -n cli-plan-details --details"),
+        "{}",
+        r.stdout
+    );
+    let written = Api::<ScheduledTask>::namespaced(c.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(written.len(), 1, "Editing writes nothing");
+
+    // The seed audit: "plan does not suggest start under a mapping error".
+    tasks
+        .patch(
+            "review",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"computeResourceMapping": [
+                {"source": "sales_mc_dev", "destination": "sales_mc_prod"}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&tasks, "review", |t| {
+        t.status.as_ref().is_some_and(|s| {
+            s.observed_generation == t.metadata.generation
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "InvalidSettings")
+        })
+    })
+    .await;
+    let r = migrate(&["plan", "review", "-n", ns]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("computeResourceMapping")
+            && r.stdout.contains("Fix what the message says")
+            && !r.stdout.contains("kubectl migrate start"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[tokio::test]
 async fn commit_by_real_name_and_export_of_a_workspace() {
     let cp = control_plane();
@@ -821,12 +996,12 @@ async fn chunked_upload_import_report_export_and_download_through_the_api_server
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stdout.contains(&digest) && r.stdout.contains("3 chunk(s)"),
+        r.stdout.contains(&digest) && r.stdout.contains("3 chunks)"),
         "{}",
         r.stdout
     );
     assert!(
-        r.stderr.contains("as 3 chunk(s)"),
+        r.stderr.contains("as 3 chunks"),
         "progress on stderr: {}",
         r.stderr
     );
@@ -1182,7 +1357,7 @@ async fn the_operator_waits_for_missing_chunks_and_refuses_a_tampered_one() {
     let reconciling = find(&status.conditions, RECONCILING).unwrap();
     assert_eq!(
         reconciling.message,
-        "received 1 of 2 upload chunks; waiting for chunk(s) 1"
+        "received 1 of 2 upload chunks; waiting for chunk 1"
     );
     assert!(status.artifact.is_none() && status.problems.is_empty());
 

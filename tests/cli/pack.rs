@@ -63,7 +63,7 @@ async fn pack_upload_and_import_keep_every_dependency() {
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stdout.contains("8 ScheduledTask") && r.stdout.contains("5 code file(s)"),
+        r.stdout.contains("8 ScheduledTask") && r.stdout.contains("5 code files"),
         "{}",
         r.stdout
     );

@@ -424,3 +424,94 @@ async fn rbac_lets_the_viewer_read_but_refuses_its_create() {
         other => panic!("the viewer's create must be refused by RBAC, got {other:?}"),
     }
 }
+
+/// The seed audit: "Workspace objects' printer columns: the real name
+/// column is `REAL NAME`, not a second `NAME`." Read as `kubectl get`
+/// prints it, for each of the six kinds.
+#[tokio::test]
+async fn kubectl_get_shows_the_real_name_column_as_real_name() {
+    let c = client(User::Admin).await;
+    let ns = "fnd-columns";
+    Api::<Namespace>::all(c.clone())
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(ns.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let task: ScheduledTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "load-orders"},
+        "spec": {"name": "load_orders", "owner": "1234567", "computeResource": "sales_mc_dev",
+                  "script": {"language": "odps-sql", "content": "SELECT 1;"}, "trigger": {"cron": "00 00 02 * * ?"}}
+    }))
+    .unwrap();
+    Api::<ScheduledTask>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &task)
+        .await
+        .unwrap();
+    // As kubectl prints it (column names upper-cased), for a kind with an
+    // object here.
+    let kubectl = ferry::testenv::tools_bin().unwrap().join("kubectl");
+    let kubeconfig = crate::support::control_plane().kubeconfig(User::Admin);
+    let out = std::process::Command::new(&kubectl)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["get", "scheduledtasks", "-n", ns])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no header in {text:?}"))
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(header[..2], ["NAME", "REAL NAME"], "{header:?}");
+    assert_eq!(
+        header.iter().filter(|c| **c == "NAME").count(),
+        1,
+        "{header:?}"
+    );
+    let row = text.lines().find(|l| l.contains("load-orders")).unwrap();
+    assert!(row.contains("load_orders"), "{row}");
+    // The six kinds, as the apiserver serves their CRDs.
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
+    for kind in [
+        "scheduledtasks",
+        "tables",
+        "fileresources",
+        "functions",
+        "qualityrules",
+        "serviceapis",
+    ] {
+        let crd = crds.get(&format!("{kind}.ferry.dev")).await.unwrap();
+        let columns: Vec<String> = crd.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.to_uppercase())
+            .collect();
+        assert!(
+            columns.contains(&"REAL NAME".to_string()),
+            "{kind}: {columns:?}"
+        );
+        assert!(
+            !columns.contains(&"NAME".to_string()),
+            "{kind}: {columns:?}"
+        );
+    }
+}

@@ -586,3 +586,104 @@ async fn on_basic_an_exported_package_imports_uncommitted() {
         "project renamed in code"
     );
 }
+
+/// The seed audit: "A task waiting for a package that is refused or stuck
+/// for a reason other than verification (no Workspace in its namespace, for
+/// example) shows that reason, not just 'waiting to be verified'." The
+/// package sits in a namespace no Workspace owns; once one does, the package
+/// is verified and the import goes on. Its False `Stalled` condition says
+/// why it is False all along ("a false Stalled/Reconciling condition carries
+/// a real reason").
+#[tokio::test]
+async fn a_task_waiting_for_a_package_stuck_for_another_reason_shows_that_reason() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let c = client(User::Admin).await;
+    destination(&c, "t-imp-wait", Edition::Professional, "imp-wait").await;
+    Api::<Namespace>::all(c.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "imp-wait-pkgs"}}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    package_from(
+        &c,
+        "imp-wait-pkgs",
+        "p",
+        ferry_package::fixtures::FixtureSpec::new()
+            .tasks(2)
+            .to_bytes(),
+    )
+    .await;
+    let mut body = task("waits", "p", false);
+    body["spec"]["packageRef"]["namespace"] = "imp-wait-pkgs".into();
+    let api = create_task(&c, "imp-wait", body).await;
+    let t = wait_for(&api, "waits", WAIT, |t| {
+        t.status
+            .as_ref()
+            .and_then(|s| s.message.as_deref())
+            .is_some_and(|m| m.contains("NoWorkspace"))
+    })
+    .await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::Verifying);
+    let message = status.message.unwrap();
+    assert!(
+        message.contains("MigrationPackage imp-wait-pkgs/p")
+            && message.contains("belongs to no Workspace")
+            && !message.contains("to be verified"),
+        "{message}"
+    );
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(ready.message.contains("NoWorkspace"), "{ready:?}");
+    let stalled = conditions::find(&status.conditions, STALLED).unwrap();
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("False", "Progressing"),
+        "{stalled:?}"
+    );
+
+    // A Workspace for the package's namespace: the package is verified and
+    // the import goes on to the end.
+    ferry::testenv::fixtures::ready_workspace(
+        &c,
+        "imp-wait-pkgs",
+        ferry::testenv::fixtures::development_workspace("t-imp-wait", "imp-wait-pkgs"),
+    )
+    .await;
+    let t = wait_for(&api, "waits", WAIT, finished).await;
+    let status = t.status.unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    // The task, its package, the Workspace and the Tenant: every False
+    // Reconciling/Stalled condition says why.
+    let pkg = Api::<MigrationPackage>::namespaced(c.clone(), "imp-wait-pkgs")
+        .get("p")
+        .await
+        .unwrap();
+    let ws = Api::<Workspace>::all(c.clone())
+        .get("imp-wait")
+        .await
+        .unwrap();
+    let tenant = Api::<Tenant>::all(c.clone())
+        .get("t-imp-wait")
+        .await
+        .unwrap();
+    for (what, conds) in [
+        ("ImportTask", status.conditions),
+        ("MigrationPackage", pkg.status.unwrap().conditions),
+        ("Workspace", ws.status.unwrap().conditions),
+        ("Tenant", tenant.status.unwrap().conditions),
+    ] {
+        for type_ in [conditions::RECONCILING, STALLED] {
+            let c = conditions::find(&conds, type_).unwrap();
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                ("False", "Succeeded"),
+                "{what}: {c:?}"
+            );
+            assert!(!c.message.is_empty(), "{what}: {c:?}");
+        }
+    }
+}

@@ -387,3 +387,165 @@ async fn inner_nodes_compute_resources_appear_in_the_summary_and_are_mapped_like
     assert!(!doc.to_string().contains("loop_holo_dev"), "{doc}");
     assert!(!doc.to_string().contains("loop_dev_group"), "{doc}");
 }
+
+/// The seed audit: "after mapping, a dependency that resolves to nothing in
+/// the package or in the destination is listed in the plan and the report
+/// as a warning for that task, and the import goes on." The destination's
+/// own task declares an output under a name of its own (not
+/// `<project>.<task>`): an imported task depending on it is not warned
+/// about; its dependency on nothing is.
+#[tokio::test]
+async fn a_dependency_that_resolves_to_nothing_in_the_package_or_the_destination_is_a_warning() {
+    let c = client(User::Admin).await;
+    let ns = "map-unresolved";
+    destination(&c, "t-map-unresolved", ns, |_| {}).await;
+    let hand_made: ScheduledTask = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ScheduledTask", "metadata": {"name": "by-hand"},
+        "spec": {"name": "make_orders", "owner": "1234567", "computeResource": "sales_mc_prod",
+                  "script": {"language": "odps-sql", "content": "SELECT 1;"}, "trigger": {"cron": "00 00 02 * * ?"},
+                  "inputs": ["sales_prod_root"], "outputs": ["sales_prod.orders_daily_v2"]}
+    }))
+    .unwrap();
+    Api::<ScheduledTask>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &hand_made)
+        .await
+        .unwrap();
+    let spec = serde_json::json!({
+        "name": "report", "owner": "1234567", "computeResource": "sales_mc_dev",
+        "script": {"language": "odps-sql", "content": "SELECT * FROM sales_dev.orders;"},
+        "trigger": {"cron": "00 00 03 * * ?"},
+        "inputs": ["sales_dev.orders_daily_v2", "sales_dev.nothing_makes_this"],
+        "outputs": ["sales_dev.report"]
+    });
+    let object = ExportedObject::from_spec(
+        ferry_package::ObjectType::ScheduledTask,
+        spec.as_object().unwrap(),
+        true,
+        Some("MaxCompute"),
+    );
+    let fixture = FixtureSpec::new();
+    ferry::testenv::fixtures::config_map_package(&c, ns, "dangling", write(&fixture, &[object]))
+        .await;
+    let t = import(
+        &c,
+        ns,
+        "dangling",
+        serde_json::json!({
+            "importName": "sales.dangling",
+            "packageRef": {"name": "dangling"},
+            "computeResourceMapping": compute_mapping(),
+            "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]
+        }),
+        true,
+    )
+    .await;
+    let status = t.status.clone().unwrap();
+    assert_eq!(status.phase, ImportPhase::Completed, "{:?}", status.message);
+    let plan = status.plan.unwrap();
+    let dangling: Vec<&String> = plan
+        .warnings
+        .iter()
+        .filter(|w| w.contains("resolve"))
+        .collect();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("1 task input resolves to nothing")),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.starts_with("ScheduledTask/report: ")
+                && w.contains(r#"input "sales_prod.nothing_makes_this""#)),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        !dangling.iter().any(|w| w.contains("orders_daily_v2")),
+        "the destination's task declares that output: {dangling:?}"
+    );
+    // The report says the same, on the task's record.
+    let names = status.report.unwrap().config_maps;
+    let cm = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(c.clone(), ns)
+        .get(&names[0])
+        .await
+        .unwrap();
+    let records = ferry::controller::import::report::read_shard(
+        &cm.binary_data.unwrap()[ferry::controller::import::report::RECORDS_KEY].0,
+    )
+    .unwrap();
+    let report = records.iter().find(|r| r.name == "report").unwrap();
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].contains("sales_prod.nothing_makes_this"));
+    let written = tasks_of(&c, ns).await;
+    let imported = written
+        .iter()
+        .find(|t| t.spec.common.name == "report")
+        .expect("the import goes on");
+    assert_eq!(
+        imported.spec.inputs,
+        vec![
+            "sales_prod.orders_daily_v2",
+            "sales_prod.nothing_makes_this"
+        ]
+    );
+}
+
+/// The seed audit: "A dependencyMapping.newProject that is not the
+/// destination workspace's project is flagged in the plan." Seen in Editing,
+/// before anything is written; a mapping to the destination's own project
+/// is not flagged.
+#[tokio::test]
+async fn a_new_project_that_is_not_the_destination_workspaces_project_is_flagged_in_the_plan() {
+    let c = client(User::Admin).await;
+    let ns = "map-newproj";
+    destination(&c, "t-map-newproj", ns, |_| {}).await;
+    let fixture = FixtureSpec::new().tasks(2);
+    ferry::testenv::fixtures::config_map_package(&c, ns, "p", fixture.to_bytes()).await;
+    let api: Api<ImportTask> = Api::namespaced(c.clone(), ns);
+    for (name, project) in [("elsewhere", "sales_test"), ("here", "map_newproj")] {
+        let body = serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "ImportTask",
+            "metadata": {"name": name, "annotations": {"ferry.dev/created-by": "7654321"}},
+            "spec": {
+                "importName": "sales.newproj",
+                "packageRef": {"name": "p"},
+                "suspend": true,
+                "computeResourceMapping": compute_mapping(),
+                "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": project}]
+            }
+        });
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(body).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let flagged = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let t = wait_for(&api, name, WAIT, |t| {
+                t.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == ImportPhase::Editing && s.plan.is_some())
+            })
+            .await;
+            t.status.unwrap().plan.unwrap().warnings
+        }
+    };
+    let warnings = flagged("elsewhere").await;
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            r#"maps "sales_dev" to "sales_test", which is not the project of workspace "map-newproj" ("map_newproj")"#
+        )),
+        "{warnings:?}"
+    );
+    let warnings = flagged("here").await;
+    assert!(
+        !warnings.iter().any(|w| w.contains("not the project")),
+        "{warnings:?}"
+    );
+}

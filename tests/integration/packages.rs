@@ -665,6 +665,69 @@ fn annotation<'a>(p: &'a MigrationPackage, key: &str) -> Option<&'a String> {
 /// for its current generation is what such a crash leaves behind: it is
 /// refused, not verified again; a re-created package is verified, and a
 /// finished verification removes its marker.
+/// The seed counts only successful exports, and an operator restart (a
+/// rolling upgrade) must not fail the exports it interrupts: an export whose
+/// first attempt never recorded a result is tried once more; one whose
+/// second attempt was interrupted too is refused, holding no slot, and told
+/// to export again (not to "fix the package": it wrote none).
+#[tokio::test]
+async fn an_export_interrupted_by_an_operator_restart_is_tried_once_more() {
+    let c = client(User::Admin).await;
+    tenant_and_workspace(&c, "t-export-crash", Edition::Basic, "expc-src", "expc-src").await;
+    Api::<ScheduledTask>::namespaced(c.clone(), "expc-src")
+        .create(
+            &PostParams::default(),
+            &scheduled_task("load", "load", &[], &["expc_src.load"]),
+        )
+        .await
+        .unwrap();
+    let api: Api<MigrationPackage> = Api::namespaced(c.clone(), "expc-src");
+    for (name, marker) in [
+        ("once", "1/4242-1700000000000000000"),
+        ("twice", "1/4242-1700000000000000000/again"),
+    ] {
+        let mut p = package(
+            name,
+            serde_json::json!({"export": {"workspace": "expc-src"}}),
+        );
+        // As an operator process that died mid-export leaves it.
+        p.metadata.annotations = Some(BTreeMap::from([(
+            VERIFYING.to_string(),
+            marker.to_string(),
+        )]));
+        api.create(&PostParams::default(), &p).await.unwrap();
+    }
+    let once = wait_for(&api, "once", WAIT, settled).await;
+    let status = once.status.clone().unwrap();
+    assert!(
+        conditions::is_true(&status.conditions, READY),
+        "{:?}",
+        status.conditions
+    );
+    let twice = wait_for(&api, "twice", WAIT, settled).await;
+    let status = twice.status.clone().unwrap();
+    let ready = conditions::find(&status.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "VerificationInterrupted", "{ready:?}");
+    assert!(
+        ready.message.contains("started twice")
+            && ready.message.contains("export again")
+            && !ready.message.contains("fix the package"),
+        "{}",
+        ready.message
+    );
+    let tenant = Api::<Tenant>::all(c)
+        .get("t-export-crash")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(
+        tenant.counted_exports,
+        vec![once.metadata.uid.unwrap()],
+        "only the export that succeeded is counted"
+    );
+}
+
 #[tokio::test]
 async fn an_interrupted_verification_is_refused_not_retried() {
     let c = client(User::Admin).await;
@@ -815,10 +878,10 @@ async fn thousands_of_problems_keep_the_status_bounded() {
     );
     assert_eq!(
         status.problems[100],
-        "... and 4900 more problem(s), not listed"
+        "... and 4900 more problems, not listed"
     );
     assert!(
-        ready.message.starts_with("5000 problem(s): "),
+        ready.message.starts_with("5000 problems: "),
         "{}",
         ready.message
     );
@@ -835,7 +898,7 @@ async fn thousands_of_problems_keep_the_status_bounded() {
         });
         if let Some(e) = ours {
             let note = e.note.as_deref().unwrap_or_default();
-            assert!(note.starts_with("5000 problem(s): "), "{note}");
+            assert!(note.starts_with("5000 problems: "), "{note}");
             assert!(note.len() <= 1024, "{}", note.len());
             break;
         }

@@ -560,3 +560,30 @@ async fn credentials_in_a_url_are_refused_by_the_api_server() {
             .unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
 }
+
+/// The seed audit: "A Basic tenant refused an object-store source is not
+/// told to 'upload locally' (Basic has no local upload either); every
+/// refusal's advice must be possible for that edition."
+#[tokio::test]
+async fn a_basic_tenant_refused_an_object_store_source_is_not_told_to_upload_locally() {
+    let c = client(User::Admin).await;
+    let ns = "src-s3-basic";
+    tenant_and_workspace(&c, "t-src-s3-basic", Edition::Basic, ns, ns).await;
+    let status = settle(
+        &c,
+        ns,
+        "q4",
+        serde_json::json!({"objectStore": {
+            "endpoint": "http://127.0.0.1:9", "bucket": "pkgs", "key": "q4.zip",
+            "pathStyle": true
+        }}),
+    )
+    .await;
+    let (reason, message) = refusal(&status);
+    assert_eq!(reason, "EditionLimit", "{message}");
+    assert!(
+        message.contains("spec.source.export") && message.contains("upgrade the edition"),
+        "{message}"
+    );
+    assert!(!message.contains("upload"), "{message}");
+}

@@ -8,7 +8,9 @@
 //!   (`requests.rs`);
 //! - a 10,000-object package imports to Completed (`large.rs`);
 //! - an operator killed while verifying a package refuses it after the
-//!   restart instead of verifying it again (`verification.rs`).
+//!   restart instead of verifying it again (`verification.rs`);
+//! - fifty exports on a Basic tenant, the operator restarted among them,
+//!   end with exactly ten counted successes (`exports.rs`).
 //!
 //! The scenarios run one at a time (one operator at a time against the
 //! control plane): each holds [`one_at_a_time`] for its whole run.
@@ -16,6 +18,7 @@
 mod counting;
 mod crash;
 mod env;
+mod exports;
 mod large;
 mod requests;
 mod verification;
@@ -60,4 +63,9 @@ fn the_operator_makes_at_most_three_requests_per_imported_object() {
 #[test]
 fn a_ten_thousand_object_package_imports_to_completed() {
     scenario(large::run());
+}
+
+#[test]
+fn fifty_exports_on_basic_end_with_exactly_ten_counted_successes_across_an_operator_restart() {
+    scenario(exports::run());
 }

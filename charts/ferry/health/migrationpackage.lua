@@ -15,8 +15,9 @@ local function condition(status, type)
   return nil
 end
 
+-- A False Reconciling or Stalled only says what the object does instead.
 local function describe(c, fallback)
-  if c ~= nil and c.message ~= nil and c.message ~= "" then
+  if c ~= nil and (c.status == "True" or c.type == "Ready") and c.message ~= nil and c.message ~= "" then
     return c.message
   end
   return fallback

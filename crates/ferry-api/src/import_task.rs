@@ -377,6 +377,38 @@ pub struct PlanSummary {
     /// The first conflicts, as `Type/name`, so they show without the report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub first_conflicts: Vec<String>,
+    /// The first 20 objects of the plan, in the order the report lists them, so a small plan
+    /// shows whole in status. Every object is in the report ConfigMaps
+    /// (`status.report.configMaps`) and in `kubectl migrate plan --details`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_objects: Vec<PlannedObjectLine>,
+}
+
+/// One object of the plan, as status shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedObjectLine {
+    /// The object type (`ScheduledTask`, `Table`, ...).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The real name.
+    pub name: String,
+    /// `Create`, `Update` (an existing quality rule updated in place),
+    /// `Conflict` or `Skip`.
+    pub action: String,
+    /// A scheduled task imported as dry-run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// The owner after import, for objects the import writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Project-name replacements the dependency mapping makes in it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replacements: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Outcomes for one object type.

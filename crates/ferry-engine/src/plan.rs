@@ -54,6 +54,10 @@ pub struct Inputs<'a> {
     /// Tables that exist for the destination beyond its Table objects (for
     /// attaching quality rules).
     pub existing_tables: &'a BTreeSet<String>,
+    /// The outputs the destination's scheduled tasks declare
+    /// (`spec.outputs`): what a dependency of an imported task may resolve
+    /// to besides the package's own tasks.
+    pub existing_outputs: &'a BTreeSet<String>,
     pub task: &'a ImportTaskSpec,
     /// The user who created the ImportTask.
     pub creator: &'a str,
@@ -148,6 +152,9 @@ pub struct PlannedObject {
     pub delivery: Delivery,
     /// A scheduled task set to dry-run (recurrence `Skip`).
     pub dry_run: bool,
+    /// `spec.owner` after import (Change Owner applied; none when the
+    /// object has no owner field).
+    pub owner: Option<String>,
     /// For quality rules.
     pub rule: Option<RuleLink>,
     /// The object's files in the package (code and resource binaries).
@@ -262,9 +269,25 @@ impl Plan {
                 .take(max_conflicts)
                 .map(|o| format!("{}/{}", o.object_type, o.name))
                 .collect(),
+            first_objects: self
+                .objects
+                .iter()
+                .take(FIRST_OBJECTS)
+                .map(|o| ferry_api::PlannedObjectLine {
+                    type_: o.object_type.to_string(),
+                    name: o.name.clone(),
+                    action: format!("{:?}", o.action),
+                    dry_run: o.dry_run,
+                    owner: o.owner.clone().filter(|_| o.action.writes()),
+                    replacements: o.replacements.iter().map(|r| r.count).sum(),
+                })
+                .collect(),
         }
     }
 }
+
+/// Objects of the plan listed in status (`PlanSummary::first_objects`).
+pub const FIRST_OBJECTS: usize = 20;
 
 /// Most names listed in one problem message.
 const MAX_LISTED: usize = 20;
@@ -549,8 +572,9 @@ fn check_creator_known(inp: &Inputs<'_>, problems: &mut Vec<Problem>) {
 /// Incremental) routinely depend on nodes outside the package.
 ///
 /// What the destination has, as far as the engine is told: its root node
-/// (`<project>_root`), its tables, and outputs `<project>.<task>` of its
-/// scheduled tasks (the usual DataWorks output name).
+/// (`<project>_root`), its tables, the outputs its scheduled tasks declare,
+/// and `<project>.<task>` for each of its scheduled tasks (the usual
+/// DataWorks output name).
 fn warn_on_unresolved_dependencies(
     planned: &mut [PlannedObject],
     inp: &Inputs<'_>,
@@ -567,6 +591,7 @@ fn warn_on_unresolved_dependencies(
         .collect();
     let in_destination = |input: &str| {
         input == root
+            || inp.existing_outputs.contains(input)
             || inp.existing_tables.contains(input)
             || tables.is_some_and(|t| t.contains_key(input))
             || input
@@ -703,6 +728,7 @@ impl Ctx<'_, '_> {
             annotations: BTreeMap::new(),
             delivery,
             dry_run,
+            owner: spec.get("owner").and_then(Value::as_str).map(String::from),
             rule: None,
             files: o.files.clone(),
             source_index: index,

@@ -51,6 +51,37 @@ fn mapping_matches_display_names_not_projects() {
     );
 }
 
+/// The seed audit: "`computeResourceMapping` is required only when the
+/// package uses compute resources (a package with none needs no invented
+/// entry and gets no warning)."
+#[test]
+fn a_package_that_uses_no_compute_resource_needs_no_compute_mapping_and_gets_no_warning() {
+    let p = Setup::new(vec![
+        obj(FileResource, "dim.csv"),
+        obj(Function, "to_date_cn"),
+    ])
+    .task(json!({"computeResourceMapping": []}))
+    .ok();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert!(
+        p.objects
+            .iter()
+            .all(|o| o.action == Action::Create && o.warnings.is_empty()),
+        "{:?}",
+        p.objects
+    );
+    // With a scheduled task on a compute resource, the empty list fails.
+    let e = Setup::new(vec![obj(FileResource, "dim.csv"), Obj::task("load")])
+        .task(json!({"computeResourceMapping": []}))
+        .err();
+    assert!(
+        e.to_string().contains(
+            "spec.computeResourceMapping is empty, but the package uses compute resources"
+        ),
+        "{e}"
+    );
+}
+
 #[test]
 fn mapped_compute_resource_is_written_into_the_spec() {
     let p = Setup::new(vec![Obj::task("a")]).ok();
@@ -493,6 +524,51 @@ fn a_dependency_outside_the_package_is_mapped_and_a_warning_when_it_resolves_to_
     assert_eq!(p.objects[0].warnings.len(), 1);
 }
 
+/// The seed audit: "after mapping, a dependency that resolves to nothing in
+/// the package or in the destination is listed in the plan and the report
+/// as a warning for that task, and the import goes on." The destination's
+/// tasks count by the outputs they declare, whatever those are called.
+#[test]
+fn a_dependency_on_an_output_a_destination_task_declares_is_not_warned_about() {
+    let p = Setup::new(vec![
+        Obj::task("report").inputs(&["sales_dev.orders_daily_v2", "sales_dev.nothing_makes_this"]),
+    ])
+    .existing_task_with_outputs("load_orders", &["sales_prod.orders_daily_v2"])
+    .task(
+        json!({"dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]}),
+    )
+    .ok();
+    let t = p.get(ScheduledTask, "report").unwrap();
+    assert_eq!(t.action, Action::Create, "imported all the same");
+    assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+    assert!(
+        t.warnings[0].contains(r#"input "sales_prod.nothing_makes_this""#),
+        "{:?}",
+        t.warnings
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("1 task input resolves to nothing")),
+        "{:?}",
+        p.warnings
+    );
+    // Without the destination's task, both are warned about.
+    let p = Setup::new(vec![
+        Obj::task("report").inputs(&["sales_dev.orders_daily_v2"]),
+    ])
+    .task(
+        json!({"dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]}),
+    )
+    .ok();
+    assert_eq!(
+        p.objects[0].warnings.len(),
+        1,
+        "{:?}",
+        p.objects[0].warnings
+    );
+}
+
 #[test]
 fn a_new_project_that_is_not_the_destinations_is_flagged() {
     let p = Setup::new(vec![Obj::task("load")])
@@ -669,6 +745,40 @@ fn specify_sets_every_owner() {
 }
 
 // ---- conflicts, updates -------------------------------------------------------------
+
+/// The seed audit: "In Editing, the plan shows every object (type, real
+/// name, action, dry-run, owner after import, replacements) — in status for
+/// the first N". Status lists the first 20; conflicts show no owner (they
+/// are not imported).
+#[test]
+fn status_lists_the_first_objects_with_action_dry_run_owner_and_replacements() {
+    let mut objects = vec![Obj::task("a").inputs(&["sales_dev_root"]), Obj::task("b")];
+    objects.extend((0..30).map(|i| Obj::task(&format!("t{i}"))));
+    let p = Setup::new(objects)
+        .existing(ScheduledTask, "b")
+        .task(json!({
+            "dryRun": {"tasks": ["a"]},
+            "changeOwner": {"mode": "Specify", "owner": "owner-7"},
+            "dependencyMapping": [{"sourceProject": "sales_dev", "newProject": "sales_prod"}]
+        }))
+        .ok();
+    let s = p.summary(10);
+    assert_eq!(s.first_objects.len(), crate::plan::FIRST_OBJECTS);
+    let line = |name: &str| s.first_objects.iter().find(|o| o.name == name).unwrap();
+    let a = line("a");
+    assert_eq!(
+        (
+            a.type_.as_str(),
+            a.action.as_str(),
+            a.dry_run,
+            a.owner.as_deref()
+        ),
+        ("ScheduledTask", "Create", true, Some("owner-7"))
+    );
+    assert!(a.replacements >= 1, "{a:?}");
+    let b = line("b");
+    assert_eq!((b.action.as_str(), b.owner.as_deref()), ("Conflict", None));
+}
 
 #[test]
 fn same_named_objects_conflict_and_are_never_committed() {

@@ -51,6 +51,9 @@ pub struct Record {
     /// Scheduled tasks only: imported as dry-run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// The object's owner after import (Change Owner applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// Quality rules only: whether the rule is attached to its table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached: Option<bool>,
@@ -136,6 +139,7 @@ impl Record {
             committed: false,
             deployed: false,
             dry_run: p.dry_run,
+            owner: p.owner.clone(),
             attached: p.rule.as_ref().map(|l| l.attached),
             associated_tasks: p
                 .rule
@@ -246,6 +250,7 @@ mod tests {
             committed,
             deployed: committed,
             dry_run: false,
+            owner: None,
             attached: None,
             associated_tasks: vec![],
             failure: None,

@@ -105,6 +105,7 @@ pub struct Setup {
     pub edition: Edition,
     pub existing: crate::plan::Existing,
     pub existing_tables: BTreeSet<String>,
+    pub existing_outputs: BTreeSet<String>,
     pub task: ImportTaskSpec,
     pub creator: String,
 }
@@ -157,6 +158,7 @@ impl Setup {
             edition: Edition::Professional,
             existing: BTreeMap::new(),
             existing_tables: BTreeSet::new(),
+            existing_outputs: BTreeSet::new(),
             task: task_spec(json!({})),
             creator: "creator-42".into(),
         }
@@ -189,6 +191,13 @@ impl Setup {
             .insert(name.into(), kube_name.into());
         self
     }
+    /// A scheduled task of the destination named `name` that declares
+    /// `outputs` (whatever they are called).
+    pub fn existing_task_with_outputs(mut self, name: &str, outputs: &[&str]) -> Self {
+        self.existing_outputs
+            .extend(outputs.iter().map(|o| o.to_string()));
+        self.existing(ObjectType::ScheduledTask, name)
+    }
     pub fn run(&self) -> Result<Plan, PlanError> {
         plan(&Inputs {
             objects: &self.objects,
@@ -201,6 +210,7 @@ impl Setup {
             },
             existing: &self.existing,
             existing_tables: &self.existing_tables,
+            existing_outputs: &self.existing_outputs,
             task: &self.task,
             creator: &self.creator,
             identity: TaskIdentity {

@@ -1,5 +1,6 @@
 //! The commands, through the Kubernetes API only.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use ferry::api::{
 use ferry::controller::import::REQUESTED_AT;
 use ferry::controller::import::report::{RECORDS_KEY, read_shard};
 use ferry::controller::objects::{COMMIT_REQUESTED, DEPLOY_REQUESTED};
+use ferry_engine::Record;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -321,15 +323,74 @@ pub async fn export(c: &Cluster, format: Format, a: ExportArgs) -> Result<i32, F
 
 // -------------------------------------------------------------------- plan
 
-pub async fn plan(c: &Cluster, format: Format, name: &str) -> Result<i32, Failure> {
+pub async fn plan(c: &Cluster, format: Format, name: &str, details: bool) -> Result<i32, Failure> {
     let api: Api<ImportTask> = Api::namespaced(c.client.clone(), &c.namespace);
     let task = api
         .get(name)
         .await
         .map_err(|e| task_subject(c, name).error("get", e))?;
-    let view = PlanView::of(&task);
+    let mut view = PlanView::of(&task);
+    if details {
+        let maps = report_maps(&task);
+        let mut objects = Vec::new();
+        for cm_name in &maps {
+            let (_, records) = report_shard(c, name, cm_name, true).await?;
+            objects.extend(records);
+        }
+        view.objects = Some(objects);
+    }
     emit(format, &view, || render::plan(&view));
     Ok(code::OK)
+}
+
+/// The task's report ConfigMaps, as its status lists them.
+fn report_maps(task: &ImportTask) -> Vec<String> {
+    task.status
+        .as_ref()
+        .and_then(|s| s.report.as_ref())
+        .map(|r| r.config_maps.clone())
+        .unwrap_or_default()
+}
+
+/// One report ConfigMap of task `name`: its string data and, with
+/// `records`, its records. A missing or damaged shard is an error naming it.
+async fn report_shard(
+    c: &Cluster,
+    name: &str,
+    cm_name: &str,
+    records: bool,
+) -> Result<(BTreeMap<String, String>, Vec<Record>), Failure> {
+    let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.namespace);
+    let subject = Subject {
+        kind: "configmap",
+        plural: "configmaps",
+        name: cm_name,
+        namespace: Some(&c.namespace),
+    };
+    let cm = cms.get(cm_name).await.map_err(|e| {
+        let f = subject.error("get", e);
+        Failure::new(
+            f.code,
+            format!("reading the report of importtask {name}: {}", f.message),
+        )
+    })?;
+    let data = cm.data.clone().unwrap_or_default();
+    if !records {
+        return Ok((data, Vec::new()));
+    }
+    let Some(shard) = cm.binary_data.as_ref().and_then(|b| b.get(RECORDS_KEY)) else {
+        return Err(Failure::api(format!(
+            "configmap {cm_name} in namespace {} has no {RECORDS_KEY}: the report is damaged; Import Again or re-create the task",
+            c.namespace
+        )));
+    };
+    let shard = read_shard(&shard.0).map_err(|e| {
+        Failure::api(format!(
+            "configmap {cm_name} in namespace {}: {RECORDS_KEY} is not a readable report shard: {e}",
+            c.namespace
+        ))
+    })?;
+    Ok((data, shard))
 }
 
 // ------------------------------------------------------ start, import again
@@ -580,13 +641,7 @@ pub async fn report(
         .get(name)
         .await
         .map_err(|e| task_subject(c, name).error("get", e))?;
-    let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.namespace);
-    let maps = task
-        .status
-        .as_ref()
-        .and_then(|s| s.report.as_ref())
-        .map(|r| r.config_maps.clone())
-        .unwrap_or_default();
+    let maps = report_maps(&task);
     let mut basic = None;
     let mut settings: Option<ImportTaskSpec> = None;
     let mut records = details.then(Vec::new);
@@ -594,26 +649,13 @@ pub async fn report(
         if i > 0 && !details {
             break;
         }
-        let subject = Subject {
-            kind: "configmap",
-            plural: "configmaps",
-            name: cm_name,
-            namespace: Some(&c.namespace),
-        };
-        let cm = match cms.get(cm_name).await {
-            Ok(cm) => cm,
+        let (data, shard) = match report_shard(c, name, cm_name, details).await {
+            Ok(read) => read,
             // The summary in status is enough without --details.
             Err(_) if !details => break,
-            Err(e) => {
-                let f = subject.error("get", e);
-                return Err(Failure::new(
-                    f.code,
-                    format!("reading the report of importtask {name}: {}", f.message),
-                ));
-            }
+            Err(f) => return Err(f),
         };
         if i == 0 {
-            let data = cm.data.clone().unwrap_or_default();
             basic = data
                 .get("basic.json")
                 .and_then(|s| serde_json::from_str(s).ok());
@@ -622,18 +664,6 @@ pub async fn report(
                 .and_then(|s| serde_json::from_str(s).ok());
         }
         if let Some(records) = records.as_mut() {
-            let Some(shard) = cm.binary_data.as_ref().and_then(|b| b.get(RECORDS_KEY)) else {
-                return Err(Failure::api(format!(
-                    "configmap {cm_name} in namespace {} has no {RECORDS_KEY}: the report is damaged; Import Again or re-create the task",
-                    c.namespace
-                )));
-            };
-            let shard = read_shard(&shard.0).map_err(|e| {
-                Failure::api(format!(
-                    "configmap {cm_name} in namespace {}: {RECORDS_KEY} is not a readable report shard: {e}",
-                    c.namespace
-                ))
-            })?;
             records.extend(shard);
         }
     }

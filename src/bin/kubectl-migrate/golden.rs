@@ -80,8 +80,8 @@ fn refused_package() -> MigrationPackage {
                 "ScheduledTask \"a\": dependency cycle \"a\" -> \"b\" -> \"a\" (rule: dependency-cycle)"
             ],
             "conditions": [
-                condition("Ready", "False", "Invalid", "2 problem(s)"),
-                condition("Stalled", "True", "Invalid", "2 problem(s)")
+                condition("Ready", "False", "Invalid", "2 problems"),
+                condition("Stalled", "True", "Invalid", "2 problems")
             ]
         }
     }))
@@ -115,8 +115,8 @@ fn exported_package(ready: bool) -> MigrationPackage {
             "sourceKind": "Export",
             "problems": ["ScheduledTask \"a\": dependency cycle \"a\" -> \"b\" -> \"a\" (rule: dependency-cycle)"],
             "conditions": [
-                condition("Ready", "False", "VerificationFailed", "1 problem(s)"),
-                condition("Stalled", "True", "VerificationFailed", "1 problem(s)")
+                condition("Ready", "False", "VerificationFailed", "1 problem"),
+                condition("Stalled", "True", "VerificationFailed", "1 problem")
             ]
         })
     };
@@ -171,7 +171,13 @@ fn editing_task() -> ImportTask {
             "observedGeneration": 1,
             "phase": "Editing",
             "plan": {"create": 44, "conflict": 12, "skip": 1,
-                     "firstConflicts": ["ScheduledTask/load_orders", "ScheduledTask/load_refunds", "Table/orders"]},
+                     "firstConflicts": ["ScheduledTask/load_orders", "ScheduledTask/load_refunds", "Table/orders"],
+                     "firstObjects": [
+                        {"type": "Table", "name": "orders", "action": "Conflict"},
+                        {"type": "ScheduledTask", "name": "load_orders", "action": "Conflict"},
+                        {"type": "ScheduledTask", "name": "汇总_daily", "action": "Create", "dryRun": true, "owner": "1234567", "replacements": 2},
+                        {"type": "QualityRule", "name": "orders_not_null", "action": "Update", "owner": "1234567"}
+                     ]},
             "conditions": [condition("Ready", "False", "Suspended",
                 "plan: 44 to create, 12 conflicts, 1 skipped; set spec.suspend to false to import")]
         }
@@ -261,6 +267,7 @@ fn record(
         committed: done.0,
         deployed: done.1,
         dry_run: false,
+        owner: None,
         attached: None,
         associated_tasks: vec![],
         failure: None,
@@ -372,11 +379,14 @@ fn golden_plan_mapping_error() {
         "status": {
             "observedGeneration": 1,
             "phase": "Editing",
+            "message": "compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping",
+            // As the operator writes it: held by spec.suspend, the settings
+            // cannot be planned, no plan.
             "conditions": [
-                condition("Ready", "False", "MappingFailed",
-                    "compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping"),
-                condition("Stalled", "True", "MappingFailed",
-                    "compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping")
+                condition("Ready", "False", "InvalidSettings",
+                    "the import cannot start as set: compute resource \"销售_emr\" (EMR) used by 2 objects has no entry in spec.computeResourceMapping"),
+                condition("Reconciling", "False", "Suspended", "held by spec.suspend"),
+                condition("Stalled", "False", "Suspended", "held by spec.suspend")
             ]
         }
     }))
@@ -385,6 +395,89 @@ fn golden_plan_mapping_error() {
         "plan-mapping-error.txt",
         &render::plan(&PlanView::of(&task)),
     );
+}
+
+/// `plan --details`: every object of a suspended task's plan, as its
+/// report ConfigMaps hold it, with dry-run, owner and replacements.
+#[test]
+fn golden_plan_details() {
+    let planned = |t, name: &str, action, outcome, message: Option<&str>| {
+        let mut r = record(t, name, action, outcome, (false, false), message);
+        r.written = false;
+        r.owner = Some("1234567".into());
+        r
+    };
+    let mut load = planned(
+        ObjectType::ScheduledTask,
+        "load_orders",
+        Action::Create,
+        Outcome::Pending,
+        Some("1 replacement of the source project name (listed in replacements)"),
+    );
+    load.dry_run = true;
+    load.replacements = vec![ferry_engine::rename::Replacement {
+        field: "inputs[0]".into(),
+        before: "sales_dev_root".into(),
+        after: "sales_prod_root".into(),
+        count: 1,
+    }];
+    let mut report = planned(
+        ObjectType::ScheduledTask,
+        "汇总_daily",
+        Action::Create,
+        Outcome::Pending,
+        Some(
+            "input \"sales_prod.not_exported\" of scheduled task \"汇总_daily\" is the output of no task of the package and of nothing known in workspace \"sales-prod\": the task is imported, and waits on that upstream until it exists; 2 replacements of the source project name (listed in replacements)",
+        ),
+    );
+    report.replacements = vec![
+        ferry_engine::rename::Replacement {
+            field: "script.content".into(),
+            before: "sales_dev.orders".into(),
+            after: "sales_prod.orders".into(),
+            count: 1,
+        },
+        ferry_engine::rename::Replacement {
+            field: "inputs[0]".into(),
+            before: "sales_dev.not_exported".into(),
+            after: "sales_prod.not_exported".into(),
+            count: 1,
+        },
+    ];
+    let table = planned(
+        ObjectType::Table,
+        "orders",
+        Action::Conflict,
+        Outcome::Conflict,
+        Some("a Table named orders exists in the destination: not overwritten, not committed"),
+    );
+    let rule = planned(
+        ObjectType::QualityRule,
+        "orders_not_null",
+        Action::Update,
+        Outcome::Pending,
+        Some(
+            "the package holds quality rules and scheduled tasks: the existing rule is updated in place",
+        ),
+    );
+    let skipped = planned(
+        ObjectType::ServiceApi,
+        "orders_api",
+        Action::Skip,
+        Outcome::Skipped,
+        Some("spec.dataServiceMapping has no entry for business process \"sales\""),
+    );
+    let mut view = PlanView::of(&editing_task());
+    view.objects = Some(vec![table, load, report, rule, skipped]);
+    check("plan-details.txt", &render::plan(&view));
+    check(
+        "plan-details.json",
+        &format!("{}\n", serde_json::to_string_pretty(&view).unwrap()),
+    );
+    // Before the plan is written to the report.
+    let mut view = PlanView::of(&editing_task());
+    view.objects = Some(vec![]);
+    assert!(render::plan(&view).contains("none listed yet"));
 }
 
 #[test]

@@ -121,6 +121,11 @@ enum Command {
     Plan {
         /// The ImportTask.
         task: String,
+        /// Every object of the plan (type, real name, action, dry-run,
+        /// owner after import, project-name replacements, warnings), read
+        /// from the task's report ConfigMaps.
+        #[arg(long)]
+        details: bool,
     },
     /// Start a suspended import task (sets spec.suspend to false).
     Start {
@@ -292,7 +297,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             };
             commands::export(&c, format, args).await
         }
-        Command::Plan { task } => commands::plan(&c, format, &task).await,
+        Command::Plan { task, details } => commands::plan(&c, format, &task, details).await,
         Command::Start { task, wait } => {
             commands::start(&c, format, &task, wait.wait, wait.timeout).await
         }
@@ -321,8 +326,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 None => {
                     let (digest, chunks) = transfer::upload_chunks(&c, &file, &name).await?;
                     println!(
-                        "migrationpackage/{name} created from {} ({digest}, {chunks} chunk(s)); the operator verifies it next: kubectl migrate preview {name} -n {} --wait",
+                        "migrationpackage/{name} created from {} ({digest}, {}); the operator verifies it next: kubectl migrate preview {name} -n {} --wait",
                         file.display(),
+                        ferry_engine::ledger::plural(chunks as usize, "chunk", "chunks"),
                         c.namespace
                     );
                 }

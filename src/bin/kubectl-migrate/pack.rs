@@ -446,8 +446,8 @@ pub fn pack(args: &PackArgs) -> Result<Packed, Failure> {
     }
     if !errors.is_empty() {
         return Err(Failure::failed(format!(
-            "nothing was packed; {} problem(s):\n  {}",
-            errors.len(),
+            "nothing was packed; {}:\n  {}",
+            ferry_engine::ledger::plural(errors.len(), "problem", "problems"),
             errors.join("\n  ")
         )));
     }
@@ -593,14 +593,14 @@ pub fn summary(args: &PackArgs, p: &Packed) -> String {
     let mut s = String::new();
     let objects: Vec<String> = p.objects.iter().map(|(t, n)| format!("{n} {t}")).collect();
     s.push_str(&format!(
-        "{} written: {}; {} code file(s)\n",
+        "{} written: {}; {}\n",
         args.out.display(),
         if objects.is_empty() {
             "no objects".to_string()
         } else {
             objects.join(", ")
         },
-        p.code_files
+        ferry_engine::ledger::plural(p.code_files, "code file", "code files")
     ));
     if p.layout_documents > 0 {
         s.push_str(&format!(

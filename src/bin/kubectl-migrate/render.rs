@@ -259,6 +259,10 @@ pub fn preview(v: &PackageView) -> String {
 
 // -------------------------------------------------------------------- plan
 
+/// The Ready reason of a task held in Editing whose settings cannot be
+/// planned.
+const INVALID_SETTINGS: &str = "InvalidSettings";
+
 /// `plan TASK`: what the import will do.
 #[derive(Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -277,6 +281,10 @@ pub struct PlanView {
     /// error, for example): then starting it would not help.
     #[serde(skip)]
     pub stalled: bool,
+    /// With `--details`: every object's record, from the report ConfigMaps
+    /// (a suspended task's report is its preview).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<Vec<Record>>,
 }
 
 impl PlanView {
@@ -295,11 +303,82 @@ impl PlanView {
             suspend: task.spec.suspend,
             phase: status.as_ref().map(|s| s.phase),
             plan: status.as_ref().and_then(|s| s.plan.clone()),
-            stalled: status
-                .as_ref()
-                .is_some_and(|s| conditions::is_true(&s.conditions, STALLED)),
+            // Stalled, or held in Editing with settings that cannot be
+            // planned (a mapping error): starting would not help.
+            stalled: status.as_ref().is_some_and(|s| {
+                conditions::is_true(&s.conditions, STALLED)
+                    || conditions::find(&s.conditions, READY)
+                        .is_some_and(|c| c.reason == INVALID_SETTINGS)
+            }),
             message: status.and_then(|s| s.message).or(ready_message),
+            objects: None,
         }
+    }
+}
+
+/// The seed's words for what happens to an object.
+fn plan_action(a: ferry_engine::Action) -> &'static str {
+    match a {
+        ferry_engine::Action::Create => "create",
+        ferry_engine::Action::Update => "update rule",
+        ferry_engine::Action::Conflict => "conflict",
+        ferry_engine::Action::Skip => "skip",
+    }
+}
+
+/// `plan --details`: every object, then every replacement.
+fn plan_objects(out: &mut String, v: &PlanView, records: &[Record]) {
+    if records.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nObjects: none listed yet: the per-object plan is written to the task's report when the plan is made (kubectl migrate plan {} -n {} --details again then).",
+            v.name, v.namespace
+        );
+        return;
+    }
+    let _ = writeln!(out, "\nObjects ({}):", records.len());
+    let mut t = Table::new(&[
+        "TYPE",
+        "NAME",
+        "ACTION",
+        "DRY-RUN",
+        "OWNER",
+        "REPLACEMENTS",
+        "NOTES",
+    ])
+    .right(&[5]);
+    for r in records {
+        let replaced: u64 = r.replacements.iter().map(|x| x.count).sum();
+        t.row([
+            r.object_type.to_string(),
+            r.name.clone(),
+            plan_action(r.action).to_string(),
+            if r.dry_run { "yes" } else { "-" }.to_string(),
+            // Owner after import: of objects the import writes.
+            r.owner
+                .clone()
+                .filter(|_| r.action.writes())
+                .unwrap_or_else(|| "-".into()),
+            replaced.to_string(),
+            r.reason().unwrap_or_default(),
+        ]);
+    }
+    indented(out, "  ", &t.render());
+    if records.iter().any(|r| !r.replacements.is_empty()) {
+        let _ = writeln!(out, "\nReplacements:");
+        let mut t = Table::new(&["OBJECT", "FIELD", "BEFORE", "AFTER", "COUNT"]).right(&[4]);
+        for r in records {
+            for x in &r.replacements {
+                t.row([
+                    format!("{}/{}", r.object_type, r.name),
+                    x.field.clone(),
+                    x.before.clone(),
+                    x.after.clone(),
+                    x.count.to_string(),
+                ]);
+            }
+        }
+        indented(out, "  ", &t.render());
     }
 }
 
@@ -316,6 +395,11 @@ pub fn plan(v: &PlanView) -> String {
     );
     let _ = writeln!(out, "Package: {}", v.package);
     match &v.plan {
+        None if v.stalled => {
+            out.push_str(
+                "\nNo plan: the settings cannot be planned as they are (see the message).\n",
+            );
+        }
         None => {
             out.push_str("\nNo plan yet: the plan appears once the package is verified and the settings are read.\n");
         }
@@ -373,6 +457,40 @@ pub fn plan(v: &PlanView) -> String {
                 }
             }
         }
+    }
+    if let Some(records) = &v.objects {
+        plan_objects(&mut out, v, records);
+    } else if let Some(p) = &v.plan {
+        if !p.first_objects.is_empty() {
+            let total = p.create + p.conflict + p.skip;
+            let _ = writeln!(
+                out,
+                "\nFirst {} of {}:",
+                p.first_objects.len(),
+                plural(total, "object")
+            );
+            let mut t = Table::new(&["TYPE", "NAME", "ACTION", "DRY-RUN", "OWNER", "REPLACEMENTS"])
+                .right(&[5]);
+            for o in &p.first_objects {
+                t.row([
+                    o.type_.clone(),
+                    o.name.clone(),
+                    match o.action.as_str() {
+                        "Update" => "update rule".to_string(),
+                        a => a.to_lowercase(),
+                    },
+                    if o.dry_run { "yes" } else { "-" }.to_string(),
+                    o.owner.clone().unwrap_or_else(|| "-".into()),
+                    o.replacements.to_string(),
+                ]);
+            }
+            indented(&mut out, "  ", &t.render());
+        }
+        let _ = writeln!(
+            out,
+            "\nEvery object (type, name, action, dry-run, owner, replacements): `kubectl migrate plan {} -n {} --details`.",
+            v.name, v.namespace
+        );
     }
     if let Some(m) = &v.message {
         let _ = writeln!(out, "\nMessage: {m}");

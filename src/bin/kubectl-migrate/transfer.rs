@@ -320,8 +320,9 @@ pub async fn upload_chunks(c: &Cluster, file: &Path, name: &str) -> Result<(Stri
     let labels = chunks::upload_labels(name);
     let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.namespace);
     eprintln!(
-        "uploading {} ({size} bytes) as {count} chunk(s) of migrationpackage {name} in namespace {}",
+        "uploading {} ({size} bytes) as {} of migrationpackage {name} in namespace {}",
         file.display(),
+        ferry_engine::ledger::plural(count as usize, "chunk", "chunks"),
         c.namespace
     );
     let mut progress = Progress::new("uploaded", bytes.len());

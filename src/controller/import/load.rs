@@ -60,12 +60,14 @@ pub fn api_resource(t: ObjectType) -> ApiResource {
 /// What the destination holds: real names per type with the `metadata.name`
 /// each is stored under (objects this task wrote itself left out, so a
 /// resumed import does not see its own objects as conflicts), table names,
-/// and this task's objects by kube name with their content-digest label and
-/// generation.
+/// the outputs its scheduled tasks declare (what an imported task's
+/// dependency may resolve to), and this task's objects by kube name with
+/// their content-digest label and generation.
 #[derive(Default)]
 pub struct Destination {
     pub existing: ferry_engine::Existing,
     pub tables: BTreeSet<String>,
+    pub outputs: BTreeSet<String>,
     pub ours: BTreeMap<(ObjectType, String), Ours>,
 }
 
@@ -98,6 +100,20 @@ pub async fn read_destination(
                     .unwrap_or_default();
                 if t == ObjectType::Table {
                     d.tables.insert(real.to_string());
+                }
+                if t == ObjectType::ScheduledTask {
+                    let outputs = obj
+                        .data
+                        .get("spec")
+                        .and_then(|s| s.get("outputs"))
+                        .and_then(|o| o.as_array());
+                    d.outputs.extend(
+                        outputs
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|o| o.as_str())
+                            .map(str::to_string),
+                    );
                 }
                 let labels = obj.labels();
                 let ours = labels

@@ -350,19 +350,24 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// The Editing condition's message: the plan in a line.
+fn plan_line(c: &crate::api::PlanSummary) -> String {
+    use ferry_engine::ledger::plural;
+    format!(
+        "plan: {} to create, {}, {} skipped; set spec.suspend to false to import",
+        c.create,
+        plural(c.conflict as usize, "conflict", "conflicts"),
+        c.skip
+    )
+}
+
 fn show_plan(status: &mut ImportTaskStatus, prepared: &Prepared) {
     match &prepared.plan {
         Ok(plan) => {
             status.plan = Some(plan.summary(FIRST_CONFLICTS));
             status.message = None;
             let c = plan.summary(FIRST_CONFLICTS);
-            let outcome = Outcome::suspended(
-                "Suspended",
-                format!(
-                    "plan: {} to create, {} conflicts, {} skipped; set spec.suspend to false to import",
-                    c.create, c.conflict, c.skip
-                ),
-            );
+            let outcome = Outcome::suspended("Suspended", plan_line(&c));
             status.conditions = summarise(
                 &status.conditions,
                 &outcome,
@@ -371,6 +376,8 @@ fn show_plan(status: &mut ImportTaskStatus, prepared: &Prepared) {
             );
         }
         Err(e) => {
+            // A plan of earlier settings would be read as this one's.
+            status.plan = None;
             status.message = Some(e.to_string());
             let outcome = Outcome::suspended(
                 "InvalidSettings",
@@ -718,6 +725,28 @@ async fn read_package(
     }
 }
 
+/// Why an import waits for its package: the package's own reason when it
+/// gave one (no Workspace in its namespace, upload chunks still arriving, a
+/// source that does not answer), else that it is not verified yet.
+fn waiting_for_package(pkg_ns: &str, pkg: &MigrationPackage) -> String {
+    let name = pkg.name_any();
+    let status = pkg.status.as_ref();
+    let current = status.is_some_and(|s| s.observed_generation == pkg.metadata.generation);
+    match status
+        .and_then(|s| conditions::find(&s.conditions, READY))
+        .filter(|c| current && c.status == "False")
+    {
+        Some(c) if c.message.is_empty() => {
+            format!("waiting for MigrationPackage {pkg_ns}/{name}: {}", c.reason)
+        }
+        Some(c) => format!(
+            "waiting for MigrationPackage {pkg_ns}/{name}: {}: {}",
+            c.reason, c.message
+        ),
+        None => format!("waiting for MigrationPackage {pkg_ns}/{name} to be verified"),
+    }
+}
+
 /// Loads the package and plans the import, once per settings and package.
 /// With `pinned`, the package must still be the one verified then.
 async fn prepare(
@@ -754,7 +783,7 @@ async fn prepare(
     let pstatus = pkg.status.clone().unwrap_or_default();
     if conditions::is_true(&pstatus.conditions, STALLED) {
         let why = conditions::find(&pstatus.conditions, READY)
-            .map(|c| c.message.clone())
+            .map(|c| format!("{}: {}", c.reason, c.message))
             .unwrap_or_default();
         return Err(Error::Stalled {
             reason: "PackageRefused",
@@ -770,10 +799,7 @@ async fn prepare(
     else {
         return Err(Error::Stalled {
             reason: "PackageNotReady",
-            message: format!(
-                "waiting for MigrationPackage {pkg_ns}/{} to be verified",
-                pkg.name_any()
-            ),
+            message: waiting_for_package(&pkg_ns, &pkg),
         });
     };
     if let Some(pin) = pinned.filter(|p| *p != artifact.digest) {
@@ -871,6 +897,7 @@ async fn prepare(
             },
             existing: &dest.existing,
             existing_tables: &dest.tables,
+            existing_outputs: &dest.outputs,
             task: &spec,
             creator: &creator,
             identity: ferry_engine::TaskIdentity {
@@ -1138,4 +1165,25 @@ pub async fn run(
         .for_each(|_| async {})
         .await;
     deletions.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed audit's wording: "plurals ('1 conflict')".
+    #[test]
+    fn the_plan_line_says_1_conflict() {
+        let mut c = crate::api::PlanSummary {
+            create: 661,
+            conflict: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_line(&c),
+            "plan: 661 to create, 1 conflict, 0 skipped; set spec.suspend to false to import"
+        );
+        c.conflict = 12;
+        assert!(plan_line(&c).contains(", 12 conflicts, "));
+    }
 }

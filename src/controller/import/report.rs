@@ -349,6 +349,7 @@ mod tests {
             committed: true,
             deployed: i.is_multiple_of(3),
             dry_run: false,
+            owner: None,
             attached: None,
             associated_tasks: vec![],
             failure: None,
