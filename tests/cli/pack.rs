@@ -270,8 +270,8 @@ async fn a_dataworks_migration_package_is_packed_uploaded_and_imported_with_ever
     );
     assert_eq!(r.code, 0, "{r:?}");
     for line in [
-        "1 FileResource, 3 ScheduledTask; 3 code file(s)",
-        "DataWorks migration layout (SPEC.FORMAT): 4 *.schedule.json document(s), 1 resource file(s), 1 data source(s) not imported",
+        "1 FileResource, 3 ScheduledTask; 3 code files",
+        "DataWorks migration layout (SPEC.FORMAT): 4 *.schedule.json documents, 1 resource file, 1 data source not imported",
         // load_orders 1 input + 2 flow, clean_orders 1 + 1, report_orders 2 + 3.
         "dependencies: 10 in the documents = 10 on tasks + 0 inside container nodes + 0 not imported",
         "sales_export/DataSource/odps/odps/PRD/sales_mc_dev/sales_mc_dev.json: data source \"sales_mc_dev\" (odps) not imported",
@@ -471,8 +471,8 @@ fn a_migration_layout_folder_with_missing_files_is_packed_naming_each_gap() {
     for line in [
         "clean_orders.schedule.json: ScheduledTask \"clean_orders\": no code file beside the document (rule: missing-code)",
         "udf_orders.jar.schedule.json: FileResource \"udf_orders.jar\": no resource file beside the document (rule: missing-resource-file)",
-        "2 code file(s)",
-        "0 resource file(s)",
+        "2 code files",
+        "0 resource files",
     ] {
         assert!(r.stdout.contains(line), "{line}\n{}", r.stdout);
     }

@@ -616,6 +616,8 @@ async fn a_task_waiting_for_a_package_stuck_for_another_reason_shows_that_reason
             .to_bytes(),
     )
     .await;
+    // Allowed to read it (docs/tenancy.md): what it waits for is the package.
+    crate::support::grant_packages(&c, "imp-wait-pkgs", "imp-wait").await;
     let mut body = task("waits", "p", false);
     body["spec"]["packageRef"]["namespace"] = "imp-wait-pkgs".into();
     let api = create_task(&c, "imp-wait", body).await;

@@ -536,8 +536,8 @@ fn data_source(
         .collect();
     if kind != "DataSource" || listed.is_empty() {
         packed.warnings.push(format!(
-            "{label}: in DataWorks' migration layout's DataSource folder, but not a data source definition (kind {kind:?}, {} data source(s)): left out (rule: unknown-file)",
-            listed.len()
+            "{label}: in DataWorks' migration layout's DataSource folder, but not a data source definition (kind {kind:?}, {}): left out (rule: unknown-file)",
+            ferry_engine::ledger::plural(listed.len(), "data source", "data sources")
         ));
         return Ok(());
     }
@@ -604,11 +604,15 @@ pub fn summary(args: &PackArgs, p: &Packed) -> String {
     ));
     if p.layout_documents > 0 {
         s.push_str(&format!(
-            "DataWorks migration layout ({}): {} *.schedule.json document(s), {} resource file(s), {} data source(s) not imported\n",
+            "DataWorks migration layout ({}): {}, {}, {} not imported\n",
             migration_layout::MARKER,
-            p.layout_documents,
-            p.resource_files,
-            p.data_sources
+            ferry_engine::ledger::plural(
+                p.layout_documents,
+                "*.schedule.json document",
+                "*.schedule.json documents"
+            ),
+            ferry_engine::ledger::plural(p.resource_files, "resource file", "resource files"),
+            ferry_engine::ledger::plural(p.data_sources, "data source", "data sources")
         ));
     }
     s.push_str(&format!(
