@@ -212,7 +212,8 @@ log "container b took over the Lease ${takeover_ms} ms after SIGTERM to a"
 # The new leader acts: a second import of the same package.
 sed 's/name: q4-import/name: q4-import-again/' examples/40-import.yaml | k apply --server-side --field-manager=e2e -f - >/dev/null
 k -n sales-prod wait --for=condition=Ready importtask/q4-import-again --timeout=180s >/dev/null \
-  || fail "the import after the takeover did not complete"
+  || fail "the import after the takeover did not complete: $(k -n sales-prod get importtask q4-import-again -o jsonpath='{.status.phase}: {.status.message}'); container b's log:
+$(podman logs --tail 25 "$run-b" 2>&1)"
 log "import sales-prod/q4-import-again completed under container b"
 
 # --- Nothing written outside the volumes. ---

@@ -802,6 +802,20 @@ async fn prepare(
             message: waiting_for_package(&pkg_ns, &pkg),
         });
     };
+    // Verified, but not in this operator's store (a replica with a volume
+    // of its own, a lost volume): the package controller verifies it again,
+    // and the task comes back when the package's status changes. Planning
+    // now would fail on a missing file.
+    if !ctx.store.path(&artifact.digest).is_some_and(|p| p.exists()) {
+        return Err(Error::Stalled {
+            reason: "PackageNotReady",
+            message: format!(
+                "waiting for MigrationPackage {pkg_ns}/{}: its artifact {} is not in this operator's artifact store (a new replica, or a lost volume). An operator verifies again, when it starts, every package whose artifact it lacks, and this task goes on once that is done; if it does not, delete and re-create the package",
+                pkg.name_any(),
+                artifact.digest
+            ),
+        });
+    }
     if let Some(pin) = pinned.filter(|p| *p != artifact.digest) {
         return Err(Error::Stalled {
             reason: "PackageChanged",
