@@ -185,19 +185,24 @@ async fn the_creator_is_who_created_the_task_and_stays_so() {
         POLICY,
         &["ImportTask creator-a/q4-import", "(to \"\")"],
     );
-    let mut replaced = tasks.get("q4-import").await.unwrap();
-    replaced
-        .metadata
-        .annotations
-        .get_or_insert_default()
-        .insert(CREATED_BY.into(), "mallory".into());
-    assert_policy_refused(
-        tasks
+    // A replace carries the resourceVersion it read; the operator's status
+    // writes move it on, so a 409 only means "read again".
+    let replaced = loop {
+        let mut replaced = tasks.get("q4-import").await.unwrap();
+        replaced
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(CREATED_BY.into(), "mallory".into());
+        match tasks
             .replace("q4-import", &PostParams::default(), &replaced)
-            .await,
-        POLICY,
-        &["(to \"mallory\")"],
-    );
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            other => break other,
+        }
+    };
+    assert_policy_refused(replaced, POLICY, &["(to \"mallory\")"]);
     // Not another workspace administrator (bob), not even the cluster admin.
     bind_impersonated(ns, "bob").await;
     let bob = impersonating("bob", &[]).await;
@@ -236,16 +241,22 @@ async fn the_creator_is_who_created_the_task_and_stays_so() {
         .await
         .expect("alice updates her task");
     assert_eq!(creator(&updated), Some("alice"));
-    // Sending the recorded value back unchanged is no change.
-    let mut same = updated.clone();
-    same.metadata
-        .annotations
-        .get_or_insert_default()
-        .insert("team".into(), "ops".into());
-    let same = tasks
-        .replace("q4-import", &PostParams::default(), &same)
-        .await
-        .expect("a replace keeping the creator");
+    // Sending the recorded value back unchanged is no change (read again
+    // on 409: the operator's status writes move the resourceVersion on).
+    let same = loop {
+        let mut same = tasks.get("q4-import").await.unwrap();
+        same.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert("team".into(), "ops".into());
+        match tasks
+            .replace("q4-import", &PostParams::default(), &same)
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            other => break other.expect("a replace keeping the creator"),
+        }
+    };
     assert_eq!(creator(&same), Some("alice"));
 }
 
