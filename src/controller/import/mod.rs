@@ -513,12 +513,14 @@ async fn run_phase(
             };
             let mut transient = Vec::new();
             let mut cancelled = false;
+            let mut settled = 0usize;
             for (step, indices) in &work {
                 let results =
                     apply::run_step(&ictx.base, &target, *step, plan, indices, done.clone()).await;
                 for (i, r) in results {
                     match r {
                         StepResult::Settled(result) => {
+                            settled += 1;
                             ledger.record(plan, Phase::from(phase), *step, i, result)
                         }
                         StepResult::Transient(m, server) => transient.push((m, server)),
@@ -539,6 +541,13 @@ async fn run_phase(
             if let Some((first, _)) = transient.first().cloned() {
                 // The longest wait any answer asked for.
                 let server = transient.iter().filter_map(|(_, s)| *s).max();
+                // A pass that got objects through is progress: the backoff
+                // starts over, so a storm that lets most writes through
+                // does not grow it to minutes. Only passes that write
+                // nothing back off further.
+                if settled > 0 {
+                    ictx.base.succeeded(task);
+                }
                 // What got through is kept (in memory and in the report);
                 // the phase is retried for the rest.
                 persist(
