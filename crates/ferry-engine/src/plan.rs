@@ -2,6 +2,7 @@
 //! content after every mapping, in import order.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ferry_api::{ChangeOwnerMode, CommitRule, Edition, ImportTaskSpec, PlanSummary, WorkspaceSpec};
 use ferry_package::{FileEntry, ObjectType, PackageObject, SourceInfo, Studio};
@@ -155,8 +156,10 @@ pub struct PlannedObject {
     /// Position of the object in `Inputs::objects`.
     pub source_index: usize,
     /// Every project-name replacement made in this object's spec and
-    /// FlowSpec document (spec.dependencyMapping), field by field.
-    pub replacements: Vec<Replacement>,
+    /// FlowSpec document (spec.dependencyMapping), field by field. Shared
+    /// with the object's ledger record (one copy for the plan and the
+    /// report).
+    pub replacements: Arc<[Replacement]>,
     /// What the user should know about this object although the import
     /// goes on: a dependency that resolves to nothing, a resource group
     /// that fell back to the destination's default.
@@ -199,10 +202,6 @@ pub struct Plan {
     pub business_process_mapping: BTreeMap<String, String>,
     /// Project renames applied.
     pub renames: BTreeMap<String, String>,
-    /// Every replacement the project renames made, object by object and
-    /// field by field, in import order (each object's list is also in
-    /// [`PlannedObject::replacements`]).
-    pub replacements: Vec<ObjectReplacement>,
     pub edition: Edition,
     /// Whether the edition commits and deploys automatically.
     pub auto_commit_and_deploy: bool,
@@ -211,6 +210,28 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Every replacement the project renames made, object by object and
+    /// field by field, in import order: built on demand from each object's
+    /// [`PlannedObject::replacements`] (a plan keeps one copy: a large
+    /// package's replacements are tens of MiB).
+    pub fn replacements(&self) -> Vec<ObjectReplacement> {
+        self.objects
+            .iter()
+            .flat_map(|o| {
+                o.replacements.iter().map(|r| ObjectReplacement {
+                    object_type: o.object_type,
+                    name: o.name.clone(),
+                    replacement: r.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// How many replacements the project renames made.
+    pub fn replacement_count(&self) -> usize {
+        self.objects.iter().map(|o| o.replacements.len()).sum()
+    }
+
     /// The object of this type and real name.
     pub fn get(&self, t: ObjectType, name: &str) -> Option<&PlannedObject> {
         self.objects
@@ -248,7 +269,7 @@ impl Plan {
         let warning_count =
             self.warnings.len() + self.objects.iter().map(|o| o.warnings.len()).sum::<usize>();
         PlanSummary {
-            replacements: self.replacements.len() as u64,
+            replacements: self.replacement_count() as u64,
             warnings: warnings.take(max_conflicts).collect(),
             warning_count: warning_count as u64,
             create: c.create + c.update,
@@ -405,16 +426,6 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         .into_iter()
         .map(|i| slots[i].take().expect("the order is a permutation"))
         .collect();
-    let replacements = objects
-        .iter()
-        .flat_map(|o| {
-            o.replacements.iter().map(|r| ObjectReplacement {
-                object_type: o.object_type,
-                name: o.name.clone(),
-                replacement: r.clone(),
-            })
-        })
-        .collect();
     Ok(Plan {
         objects,
         warnings,
@@ -422,7 +433,6 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         resource_group_mapping: groups,
         business_process_mapping: processes,
         renames: renamer.pairs().clone(),
-        replacements,
         edition: dest.edition,
         auto_commit_and_deploy: auto,
         has_tasks,
@@ -706,7 +716,7 @@ impl Ctx<'_, '_> {
             rule: None,
             files: o.files.clone(),
             source_index: index,
-            replacements,
+            replacements: replacements.into(),
             warnings,
         }
     }

@@ -363,11 +363,13 @@ fn dependency_mapping_replaces_all_occurrences_of_the_source_project_name() {
     assert_eq!(p.renames["sales_dev"], "sales_prod");
 
     // Every replacement is recorded: object, field, before -> after, count.
+    let replacements = p.replacements();
+    assert_eq!(replacements.len(), p.replacement_count());
     let rec = |t, n: &str, field: &str| {
-        p.replacements
+        replacements
             .iter()
             .find(|r| r.object_type == t && r.name == n && r.replacement.field == field)
-            .unwrap_or_else(|| panic!("no record for {t}/{n} {field}: {:#?}", p.replacements))
+            .unwrap_or_else(|| panic!("no record for {t}/{n} {field}: {replacements:#?}"))
     };
     let root = rec(ScheduledTask, "load", "inputs[0]");
     assert_eq!(
@@ -380,8 +382,7 @@ fn dependency_mapping_replaces_all_occurrences_of_the_source_project_name() {
     );
     let bak = rec(ScheduledTask, "load", "parameters[1]");
     assert_eq!(bak.replacement.after, "sales_prod_backup");
-    let code: Vec<_> = p
-        .replacements
+    let code: Vec<_> = replacements
         .iter()
         .filter(|r| r.name == "load" && r.replacement.field == "script.content")
         .map(|r| (r.replacement.before.as_str(), r.replacement.count))
@@ -401,7 +402,7 @@ fn dependency_mapping_replaces_all_occurrences_of_the_source_project_name() {
     // The per-object list is the same data.
     assert_eq!(
         task.replacements.len(),
-        p.replacements.iter().filter(|r| r.name == "load").count()
+        replacements.iter().filter(|r| r.name == "load").count()
     );
 }
 
