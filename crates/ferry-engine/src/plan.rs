@@ -39,6 +39,24 @@ pub struct TaskIdentity<'a> {
     pub package_digest: &'a str,
 }
 
+/// [`TaskIdentity`], owned: kept once per plan, shared by its objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnerIdentity {
+    pub name: String,
+    pub uid: String,
+    pub package_digest: String,
+}
+
+impl From<&TaskIdentity<'_>> for OwnerIdentity {
+    fn from(id: &TaskIdentity<'_>) -> Self {
+        OwnerIdentity {
+            name: id.name.to_string(),
+            uid: id.uid.to_string(),
+            package_digest: id.package_digest.to_string(),
+        }
+    }
+}
+
 /// Everything the plan depends on. Scripts should have their content filled
 /// in from code files (`PackageReader::with_code`) so that the project
 /// rename reaches the code and the planned spec carries it.
@@ -142,10 +160,12 @@ pub struct PlannedObject {
     pub outputs: Vec<String>,
     /// SHA-256 (hex) of `spec`.
     pub content_digest: String,
-    /// Labels to put on the object.
-    pub labels: BTreeMap<String, String>,
-    /// Annotations to put on the object.
-    pub annotations: BTreeMap<String, String>,
+    /// Who is importing: the same for every object of the plan (shared),
+    /// the source of [`PlannedObject::labels`] and
+    /// [`PlannedObject::annotations`], which are built when the object is
+    /// written rather than kept (two maps per object were ~10 MiB of a
+    /// 10,000-object plan).
+    pub owner: Arc<OwnerIdentity>,
     pub delivery: Delivery,
     /// A scheduled task set to dry-run (recurrence `Skip`).
     pub dry_run: bool,
@@ -207,6 +227,42 @@ pub struct Plan {
     pub auto_commit_and_deploy: bool,
     pub has_tasks: bool,
     pub has_rules: bool,
+}
+
+impl PlannedObject {
+    /// Labels to put on the object.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                "app.kubernetes.io/managed-by".to_string(),
+                "ferry".to_string(),
+            ),
+            (
+                naming::LABEL_IMPORT_TASK_UID.to_string(),
+                self.owner.uid.clone(),
+            ),
+            (
+                naming::LABEL_CONTENT_DIGEST.to_string(),
+                self.content_digest[..naming::DIGEST_LABEL_LEN.min(self.content_digest.len())]
+                    .to_string(),
+            ),
+        ])
+    }
+
+    /// Annotations to put on the object.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                naming::ANNOTATION_IMPORT_TASK.to_string(),
+                self.owner.name.clone(),
+            ),
+            (
+                naming::ANNOTATION_PACKAGE_DIGEST.to_string(),
+                self.owner.package_digest.clone(),
+            ),
+            (naming::ANNOTATION_REAL_NAME.to_string(), self.name.clone()),
+        ])
+    }
 }
 
 impl Plan {
@@ -389,8 +445,9 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         .collect();
     link_rules(&mut planned, inp);
     warn_on_unresolved_dependencies(&mut planned, inp, &mut warnings);
+    let owner = Arc::new(OwnerIdentity::from(&inp.identity));
     for p in &mut planned {
-        finish(p, &inp.identity);
+        finish(p, &owner);
     }
 
     let order = {
@@ -421,11 +478,7 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
     if !problems.is_empty() {
         return Err(PlanError { problems });
     }
-    let mut slots: Vec<Option<PlannedObject>> = planned.into_iter().map(Some).collect();
-    let objects: Vec<PlannedObject> = order
-        .into_iter()
-        .map(|i| slots[i].take().expect("the order is a permutation"))
-        .collect();
+    let objects = permute(planned, &order);
     Ok(Plan {
         objects,
         warnings,
@@ -709,8 +762,7 @@ impl Ctx<'_, '_> {
             outputs: owned("outputs"),
             spec: SpecDoc::new(&spec),
             content_digest: String::new(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            owner: Arc::default(),
             delivery,
             dry_run,
             rule: None,
@@ -1009,32 +1061,43 @@ fn link_rules(planned: &mut [PlannedObject], inp: &Inputs<'_>) {
     }
 }
 
-/// Digest, labels and annotations, once the spec is final.
-fn finish(p: &mut PlannedObject, id: &TaskIdentity<'_>) {
+/// `items` in `order` (`order[k]` is the index of the item that goes to
+/// position `k`; a permutation), moved in place: a second vector of planned
+/// objects would exist beside the first at the plan's memory peak.
+fn permute<T>(mut items: Vec<T>, order: &[usize]) -> Vec<T> {
+    assert_eq!(items.len(), order.len(), "the order is a permutation");
+    // where_is[i]: the position of the item first at i; at[p]: which item
+    // is at position p.
+    let mut where_is: Vec<usize> = (0..items.len()).collect();
+    let mut at = where_is.clone();
+    for (k, &i) in order.iter().enumerate() {
+        let from = where_is[i];
+        debug_assert!(from >= k, "the order is a permutation");
+        items.swap(k, from);
+        at.swap(k, from);
+        where_is[at[k]] = k;
+        where_is[at[from]] = from;
+    }
+    items
+}
+
+/// Digest and owner (labels and annotations), once the spec is final.
+fn finish(p: &mut PlannedObject, owner: &Arc<OwnerIdentity>) {
     p.content_digest = p.spec.digest();
-    p.labels = BTreeMap::from([
-        (
-            "app.kubernetes.io/managed-by".to_string(),
-            "ferry".to_string(),
-        ),
-        (
-            naming::LABEL_IMPORT_TASK_UID.to_string(),
-            id.uid.to_string(),
-        ),
-        (
-            naming::LABEL_CONTENT_DIGEST.to_string(),
-            p.content_digest[..naming::DIGEST_LABEL_LEN].to_string(),
-        ),
-    ]);
-    p.annotations = BTreeMap::from([
-        (
-            naming::ANNOTATION_IMPORT_TASK.to_string(),
-            id.name.to_string(),
-        ),
-        (
-            naming::ANNOTATION_PACKAGE_DIGEST.to_string(),
-            id.package_digest.to_string(),
-        ),
-        (naming::ANNOTATION_REAL_NAME.to_string(), p.name.clone()),
-    ]);
+    p.owner = owner.clone();
+}
+
+#[cfg(test)]
+mod permute_tests {
+    use super::permute;
+
+    #[test]
+    fn permute_moves_every_item_to_its_place() {
+        let orders: [&[usize]; 5] = [&[], &[0], &[2, 0, 1], &[3, 2, 1, 0], &[1, 4, 0, 2, 5, 3]];
+        for order in orders {
+            let items: Vec<String> = (0..order.len()).map(|i| format!("o{i}")).collect();
+            let want: Vec<String> = order.iter().map(|&i| items[i].clone()).collect();
+            assert_eq!(permute(items, order), want, "{order:?}");
+        }
+    }
 }

@@ -940,15 +940,16 @@ fn objects_carry_kube_names_labels_and_digests() {
     let p = s.ok();
     for o in &p.objects {
         assert!(naming::is_dns1123_label(&o.kube_name), "{}", o.kube_name);
+        let labels = o.labels();
         assert_eq!(
-            o.labels[naming::LABEL_IMPORT_TASK_UID],
+            labels[naming::LABEL_IMPORT_TASK_UID],
             "0b9f7c1e-7d3a-4a8e-9d55-1b2c3d4e5f60"
         );
-        let d = &o.labels[naming::LABEL_CONTENT_DIGEST];
+        let d = &labels[naming::LABEL_CONTENT_DIGEST];
         assert!(naming::is_label_value(d));
         assert!(o.content_digest.starts_with(d.as_str()));
-        assert_eq!(o.annotations[naming::ANNOTATION_REAL_NAME], o.name);
-        assert!(o.labels.values().all(|v| naming::is_label_value(v)));
+        assert_eq!(o.annotations()[naming::ANNOTATION_REAL_NAME], o.name);
+        assert!(labels.values().all(|v| naming::is_label_value(v)));
     }
     // Deterministic: planning again gives the same plan.
     assert_eq!(s.ok(), p);
