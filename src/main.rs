@@ -7,7 +7,9 @@ use ferry::telemetry::{self, LogFormat};
 /// worker threads and the blocking pool, glibc's per-thread arenas keep
 /// freed memory resident; mimalloc hands it back, so after a large
 /// package's verification and planning the operator's RSS falls back (its
-/// peak is in BENCHMARKS.md).
+/// peak is in BENCHMARKS.md). The `system-alloc` feature keeps the system
+/// allocator, for heap profilers that hook malloc (heaptrack, massif).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

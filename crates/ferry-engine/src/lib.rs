@@ -42,8 +42,8 @@ pub use ledger::{Ledger, PhaseEnd, Step, WriteResult};
 pub use naming::{content_digest, kube_name};
 pub use phase::{Phase, PhaseWork, work};
 pub use plan::{
-    Action, ActionCounts, Delivery, Destination, Existing, Inputs, ObjectReplacement, Plan,
-    PlannedObject, RuleLink, TaskIdentity, plan,
+    Action, ActionCounts, Delivery, Destination, Existing, Inputs, ObjectReplacement,
+    OwnerIdentity, Plan, PlannedObject, RuleLink, TaskIdentity, plan,
 };
 pub use rename::{Renamer, Replacement};
 pub use report::{ExistingObject, Failure, Outcome, Record, records, type_results};

@@ -2,6 +2,7 @@
 //! content after every mapping, in import order.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ferry_api::{ChangeOwnerMode, CommitRule, Edition, ImportTaskSpec, PlanSummary, WorkspaceSpec};
 use ferry_package::{FileEntry, ObjectType, PackageObject, SourceInfo, Studio};
@@ -36,6 +37,24 @@ pub struct TaskIdentity<'a> {
     pub uid: &'a str,
     /// `sha256:<hex>` of the package.
     pub package_digest: &'a str,
+}
+
+/// [`TaskIdentity`], owned: kept once per plan, shared by its objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnerIdentity {
+    pub name: String,
+    pub uid: String,
+    pub package_digest: String,
+}
+
+impl From<&TaskIdentity<'_>> for OwnerIdentity {
+    fn from(id: &TaskIdentity<'_>) -> Self {
+        OwnerIdentity {
+            name: id.name.to_string(),
+            uid: id.uid.to_string(),
+            package_digest: id.package_digest.to_string(),
+        }
+    }
 }
 
 /// Everything the plan depends on. Scripts should have their content filled
@@ -145,10 +164,12 @@ pub struct PlannedObject {
     pub outputs: Vec<String>,
     /// SHA-256 (hex) of `spec`.
     pub content_digest: String,
-    /// Labels to put on the object.
-    pub labels: BTreeMap<String, String>,
-    /// Annotations to put on the object.
-    pub annotations: BTreeMap<String, String>,
+    /// Who is importing: the same for every object of the plan (shared),
+    /// the source of [`PlannedObject::labels`] and
+    /// [`PlannedObject::annotations`], which are built when the object is
+    /// written rather than kept (two maps per object were ~10 MiB of a
+    /// 10,000-object plan).
+    pub owner: Arc<OwnerIdentity>,
     pub delivery: Delivery,
     /// A scheduled task set to dry-run (recurrence `Skip`).
     pub dry_run: bool,
@@ -162,8 +183,10 @@ pub struct PlannedObject {
     /// Position of the object in `Inputs::objects`.
     pub source_index: usize,
     /// Every project-name replacement made in this object's spec and
-    /// FlowSpec document (spec.dependencyMapping), field by field.
-    pub replacements: Vec<Replacement>,
+    /// FlowSpec document (spec.dependencyMapping), field by field. Shared
+    /// with the object's ledger record (one copy for the plan and the
+    /// report).
+    pub replacements: Arc<[Replacement]>,
     /// What the user should know about this object although the import
     /// goes on: a dependency that resolves to nothing, a resource group
     /// that fell back to the destination's default.
@@ -206,10 +229,6 @@ pub struct Plan {
     pub business_process_mapping: BTreeMap<String, String>,
     /// Project renames applied.
     pub renames: BTreeMap<String, String>,
-    /// Every replacement the project renames made, object by object and
-    /// field by field, in import order (each object's list is also in
-    /// [`PlannedObject::replacements`]).
-    pub replacements: Vec<ObjectReplacement>,
     pub edition: Edition,
     /// Whether the edition commits and deploys automatically.
     pub auto_commit_and_deploy: bool,
@@ -217,7 +236,65 @@ pub struct Plan {
     pub has_rules: bool,
 }
 
+impl PlannedObject {
+    /// Labels to put on the object.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                "app.kubernetes.io/managed-by".to_string(),
+                "ferry".to_string(),
+            ),
+            (
+                naming::LABEL_IMPORT_TASK_UID.to_string(),
+                self.owner.uid.clone(),
+            ),
+            (
+                naming::LABEL_CONTENT_DIGEST.to_string(),
+                self.content_digest[..naming::DIGEST_LABEL_LEN.min(self.content_digest.len())]
+                    .to_string(),
+            ),
+        ])
+    }
+
+    /// Annotations to put on the object.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                naming::ANNOTATION_IMPORT_TASK.to_string(),
+                self.owner.name.clone(),
+            ),
+            (
+                naming::ANNOTATION_PACKAGE_DIGEST.to_string(),
+                self.owner.package_digest.clone(),
+            ),
+            (naming::ANNOTATION_REAL_NAME.to_string(), self.name.clone()),
+        ])
+    }
+}
+
 impl Plan {
+    /// Every replacement the project renames made, object by object and
+    /// field by field, in import order: built on demand from each object's
+    /// [`PlannedObject::replacements`] (a plan keeps one copy: a large
+    /// package's replacements are tens of MiB).
+    pub fn replacements(&self) -> Vec<ObjectReplacement> {
+        self.objects
+            .iter()
+            .flat_map(|o| {
+                o.replacements.iter().map(|r| ObjectReplacement {
+                    object_type: o.object_type,
+                    name: o.name.clone(),
+                    replacement: r.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// How many replacements the project renames made.
+    pub fn replacement_count(&self) -> usize {
+        self.objects.iter().map(|o| o.replacements.len()).sum()
+    }
+
     /// The object of this type and real name.
     pub fn get(&self, t: ObjectType, name: &str) -> Option<&PlannedObject> {
         self.objects
@@ -255,7 +332,7 @@ impl Plan {
         let warning_count =
             self.warnings.len() + self.objects.iter().map(|o| o.warnings.len()).sum::<usize>();
         PlanSummary {
-            replacements: self.replacements.len() as u64,
+            replacements: self.replacement_count() as u64,
             warnings: warnings.take(max_conflicts).collect(),
             warning_count: warning_count as u64,
             create: c.create + c.update,
@@ -391,8 +468,9 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         .collect();
     link_rules(&mut planned, inp);
     warn_on_unresolved_dependencies(&mut planned, inp, &mut warnings);
+    let owner = Arc::new(OwnerIdentity::from(&inp.identity));
     for p in &mut planned {
-        finish(p, &inp.identity);
+        finish(p, &owner);
     }
 
     let order = {
@@ -423,21 +501,7 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
     if !problems.is_empty() {
         return Err(PlanError { problems });
     }
-    let mut slots: Vec<Option<PlannedObject>> = planned.into_iter().map(Some).collect();
-    let objects: Vec<PlannedObject> = order
-        .into_iter()
-        .map(|i| slots[i].take().expect("the order is a permutation"))
-        .collect();
-    let replacements = objects
-        .iter()
-        .flat_map(|o| {
-            o.replacements.iter().map(|r| ObjectReplacement {
-                object_type: o.object_type,
-                name: o.name.clone(),
-                replacement: r.clone(),
-            })
-        })
-        .collect();
+    let objects = permute(planned, &order);
     Ok(Plan {
         objects,
         warnings,
@@ -445,7 +509,6 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         resource_group_mapping: groups,
         business_process_mapping: processes,
         renames: renamer.pairs().clone(),
-        replacements,
         edition: dest.edition,
         auto_commit_and_deploy: auto,
         has_tasks,
@@ -724,15 +787,14 @@ impl Ctx<'_, '_> {
             outputs: owned("outputs"),
             spec: SpecDoc::new(&spec),
             content_digest: String::new(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            owner: Arc::default(),
             delivery,
             dry_run,
             owner: spec.get("owner").and_then(Value::as_str).map(String::from),
             rule: None,
             files: o.files.clone(),
             source_index: index,
-            replacements,
+            replacements: replacements.into(),
             warnings,
         }
     }
@@ -1025,32 +1087,43 @@ fn link_rules(planned: &mut [PlannedObject], inp: &Inputs<'_>) {
     }
 }
 
-/// Digest, labels and annotations, once the spec is final.
-fn finish(p: &mut PlannedObject, id: &TaskIdentity<'_>) {
+/// `items` in `order` (`order[k]` is the index of the item that goes to
+/// position `k`; a permutation), moved in place: a second vector of planned
+/// objects would exist beside the first at the plan's memory peak.
+fn permute<T>(mut items: Vec<T>, order: &[usize]) -> Vec<T> {
+    assert_eq!(items.len(), order.len(), "the order is a permutation");
+    // where_is[i]: the position of the item first at i; at[p]: which item
+    // is at position p.
+    let mut where_is: Vec<usize> = (0..items.len()).collect();
+    let mut at = where_is.clone();
+    for (k, &i) in order.iter().enumerate() {
+        let from = where_is[i];
+        debug_assert!(from >= k, "the order is a permutation");
+        items.swap(k, from);
+        at.swap(k, from);
+        where_is[at[k]] = k;
+        where_is[at[from]] = from;
+    }
+    items
+}
+
+/// Digest and owner (labels and annotations), once the spec is final.
+fn finish(p: &mut PlannedObject, owner: &Arc<OwnerIdentity>) {
     p.content_digest = p.spec.digest();
-    p.labels = BTreeMap::from([
-        (
-            "app.kubernetes.io/managed-by".to_string(),
-            "ferry".to_string(),
-        ),
-        (
-            naming::LABEL_IMPORT_TASK_UID.to_string(),
-            id.uid.to_string(),
-        ),
-        (
-            naming::LABEL_CONTENT_DIGEST.to_string(),
-            p.content_digest[..naming::DIGEST_LABEL_LEN].to_string(),
-        ),
-    ]);
-    p.annotations = BTreeMap::from([
-        (
-            naming::ANNOTATION_IMPORT_TASK.to_string(),
-            id.name.to_string(),
-        ),
-        (
-            naming::ANNOTATION_PACKAGE_DIGEST.to_string(),
-            id.package_digest.to_string(),
-        ),
-        (naming::ANNOTATION_REAL_NAME.to_string(), p.name.clone()),
-    ]);
+    p.owner = owner.clone();
+}
+
+#[cfg(test)]
+mod permute_tests {
+    use super::permute;
+
+    #[test]
+    fn permute_moves_every_item_to_its_place() {
+        let orders: [&[usize]; 5] = [&[], &[0], &[2, 0, 1], &[3, 2, 1, 0], &[1, 4, 0, 2, 5, 3]];
+        for order in orders {
+            let items: Vec<String> = (0..order.len()).map(|i| format!("o{i}")).collect();
+            let want: Vec<String> = order.iter().map(|&i| items[i].clone()).collect();
+            assert_eq!(permute(items, order), want, "{order:?}");
+        }
+    }
 }

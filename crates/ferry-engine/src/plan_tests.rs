@@ -394,11 +394,13 @@ fn dependency_mapping_replaces_all_occurrences_of_the_source_project_name() {
     assert_eq!(p.renames["sales_dev"], "sales_prod");
 
     // Every replacement is recorded: object, field, before -> after, count.
+    let replacements = p.replacements();
+    assert_eq!(replacements.len(), p.replacement_count());
     let rec = |t, n: &str, field: &str| {
-        p.replacements
+        replacements
             .iter()
             .find(|r| r.object_type == t && r.name == n && r.replacement.field == field)
-            .unwrap_or_else(|| panic!("no record for {t}/{n} {field}: {:#?}", p.replacements))
+            .unwrap_or_else(|| panic!("no record for {t}/{n} {field}: {replacements:#?}"))
     };
     let root = rec(ScheduledTask, "load", "inputs[0]");
     assert_eq!(
@@ -411,8 +413,7 @@ fn dependency_mapping_replaces_all_occurrences_of_the_source_project_name() {
     );
     let bak = rec(ScheduledTask, "load", "parameters[1]");
     assert_eq!(bak.replacement.after, "sales_prod_backup");
-    let code: Vec<_> = p
-        .replacements
+    let code: Vec<_> = replacements
         .iter()
         .filter(|r| r.name == "load" && r.replacement.field == "script.content")
         .map(|r| (r.replacement.before.as_str(), r.replacement.count))
@@ -432,7 +433,7 @@ fn dependency_mapping_replaces_all_occurrences_of_the_source_project_name() {
     // The per-object list is the same data.
     assert_eq!(
         task.replacements.len(),
-        p.replacements.iter().filter(|r| r.name == "load").count()
+        replacements.iter().filter(|r| r.name == "load").count()
     );
 }
 
@@ -1049,15 +1050,16 @@ fn objects_carry_kube_names_labels_and_digests() {
     let p = s.ok();
     for o in &p.objects {
         assert!(naming::is_dns1123_label(&o.kube_name), "{}", o.kube_name);
+        let labels = o.labels();
         assert_eq!(
-            o.labels[naming::LABEL_IMPORT_TASK_UID],
+            labels[naming::LABEL_IMPORT_TASK_UID],
             "0b9f7c1e-7d3a-4a8e-9d55-1b2c3d4e5f60"
         );
-        let d = &o.labels[naming::LABEL_CONTENT_DIGEST];
+        let d = &labels[naming::LABEL_CONTENT_DIGEST];
         assert!(naming::is_label_value(d));
         assert!(o.content_digest.starts_with(d.as_str()));
-        assert_eq!(o.annotations[naming::ANNOTATION_REAL_NAME], o.name);
-        assert!(o.labels.values().all(|v| naming::is_label_value(v)));
+        assert_eq!(o.annotations()[naming::ANNOTATION_REAL_NAME], o.name);
+        assert!(labels.values().all(|v| naming::is_label_value(v)));
     }
     // Deterministic: planning again gives the same plan.
     assert_eq!(s.ok(), p);

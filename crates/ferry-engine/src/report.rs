@@ -6,6 +6,8 @@
 //! camelCase JSON for the report ConfigMaps, which are also where the
 //! ledger is persisted: a restarted operator reads them back.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use ferry_api::TypeResult;
@@ -73,13 +75,19 @@ pub struct Record {
     pub previous_spec: Option<String>,
     /// Every project-name replacement made in the object (dependency
     /// mapping), field by field, before → after.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub replacements: Vec<crate::rename::Replacement>,
+    /// Shared with the planned object's list (see
+    /// [`PlannedObject::replacements`]).
+    #[serde(default, skip_serializing_if = "no_replacements")]
+    pub replacements: Arc<[crate::rename::Replacement]>,
     /// What the user should know although the object imports: a dependency
     /// that resolves to nothing, a resource group that fell back to the
     /// destination's default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+fn no_replacements(r: &Arc<[crate::rename::Replacement]>) -> bool {
+    r.is_empty()
 }
 
 /// Why an object failed.
@@ -256,7 +264,7 @@ mod tests {
             failure: None,
             existing: None,
             previous_spec: None,
-            replacements: vec![],
+            replacements: Arc::default(),
             warnings: vec![],
         }
     }

@@ -273,7 +273,7 @@ fn record(
         failure: None,
         existing: None,
         previous_spec: None,
-        replacements: vec![],
+        replacements: Default::default(),
         warnings: vec![],
     }
 }

@@ -185,12 +185,12 @@ async fn one(
             let current = ours.and_then(|o| o.digest_label.as_deref()) == Some(digest_label);
             let mut generation = ours.and_then(|o| o.generation);
             if !current {
-                let mut labels = serde_json::to_value(&obj.labels).unwrap_or_default();
+                let mut labels = serde_json::to_value(obj.labels()).unwrap_or_default();
                 labels[LABEL_CONTENT_DIGEST] = json!(digest_label);
                 let body = ApplyBody {
                     api_version: &ar.api_version,
                     kind: &ar.kind,
-                    metadata: json!({"name": obj.kube_name, "labels": labels, "annotations": obj.annotations}),
+                    metadata: json!({"name": obj.kube_name, "labels": labels, "annotations": obj.annotations()}),
                     spec: obj.spec.raw(),
                 };
                 let written = if ours.is_some() {
@@ -437,10 +437,9 @@ async fn apply_ours(
 /// Whether this task wrote `existing`: it carries the task's UID label and
 /// the same real name.
 fn written_by_this_task(existing: &DynamicObject, obj: &PlannedObject) -> bool {
-    let uid = obj.labels.get(LABEL_IMPORT_TASK_UID);
+    let uid = &obj.owner.uid;
     let labels = existing.metadata.labels.as_ref();
-    uid.is_some()
-        && labels.and_then(|l| l.get(LABEL_IMPORT_TASK_UID)) == uid
+    labels.and_then(|l| l.get(LABEL_IMPORT_TASK_UID)) == Some(uid)
         && real_name(existing) == obj.name
 }
 

@@ -89,17 +89,23 @@ fn capped(r: &Record) -> std::borrow::Cow<'_, Record> {
     if let Some(p) = r.previous_spec.as_mut() {
         cap(p, 4 * MAX_FIELD_BYTES);
     }
-    if r.replacements.len() > MAX_LISTED {
-        let more = r.replacements.len() - MAX_LISTED;
-        r.replacements.truncate(MAX_LISTED);
+    let more = r.replacements.len().saturating_sub(MAX_LISTED);
+    if more > 0 {
         r.warnings.push(format!(
             "{more} more replacements not listed (the report keeps {MAX_LISTED} per object)"
         ));
     }
-    for rep in &mut r.replacements {
-        cap(&mut rep.before, MAX_FIELD_BYTES / 8);
-        cap(&mut rep.after, MAX_FIELD_BYTES / 8);
-    }
+    r.replacements = r
+        .replacements
+        .iter()
+        .take(MAX_LISTED)
+        .cloned()
+        .map(|mut rep| {
+            cap(&mut rep.before, MAX_FIELD_BYTES / 8);
+            cap(&mut rep.after, MAX_FIELD_BYTES / 8);
+            rep
+        })
+        .collect();
     if r.warnings.len() > MAX_LISTED {
         let more = r.warnings.len() - MAX_LISTED;
         r.warnings.truncate(MAX_LISTED);
@@ -355,7 +361,7 @@ mod tests {
             failure: None,
             existing: None,
             previous_spec: None,
-            replacements: vec![],
+            replacements: Default::default(),
             warnings: vec![],
         }
     }
