@@ -169,7 +169,7 @@ pub struct PlannedObject {
     /// [`PlannedObject::annotations`], which are built when the object is
     /// written rather than kept (two maps per object were ~10 MiB of a
     /// 10,000-object plan).
-    pub owner: Arc<OwnerIdentity>,
+    pub importer: Arc<OwnerIdentity>,
     pub delivery: Delivery,
     /// A scheduled task set to dry-run (recurrence `Skip`).
     pub dry_run: bool,
@@ -246,7 +246,7 @@ impl PlannedObject {
             ),
             (
                 naming::LABEL_IMPORT_TASK_UID.to_string(),
-                self.owner.uid.clone(),
+                self.importer.uid.clone(),
             ),
             (
                 naming::LABEL_CONTENT_DIGEST.to_string(),
@@ -261,11 +261,11 @@ impl PlannedObject {
         BTreeMap::from([
             (
                 naming::ANNOTATION_IMPORT_TASK.to_string(),
-                self.owner.name.clone(),
+                self.importer.name.clone(),
             ),
             (
                 naming::ANNOTATION_PACKAGE_DIGEST.to_string(),
-                self.owner.package_digest.clone(),
+                self.importer.package_digest.clone(),
             ),
             (naming::ANNOTATION_REAL_NAME.to_string(), self.name.clone()),
         ])
@@ -787,7 +787,7 @@ impl Ctx<'_, '_> {
             outputs: owned("outputs"),
             spec: SpecDoc::new(&spec),
             content_digest: String::new(),
-            owner: Arc::default(),
+            importer: Arc::default(),
             delivery,
             dry_run,
             owner: spec.get("owner").and_then(Value::as_str).map(String::from),
@@ -1110,7 +1110,7 @@ fn permute<T>(mut items: Vec<T>, order: &[usize]) -> Vec<T> {
 /// Digest and owner (labels and annotations), once the spec is final.
 fn finish(p: &mut PlannedObject, owner: &Arc<OwnerIdentity>) {
     p.content_digest = p.spec.digest();
-    p.owner = owner.clone();
+    p.importer = owner.clone();
 }
 
 #[cfg(test)]

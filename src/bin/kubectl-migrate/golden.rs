@@ -420,7 +420,8 @@ fn golden_plan_details() {
         before: "sales_dev_root".into(),
         after: "sales_prod_root".into(),
         count: 1,
-    }];
+    }]
+    .into();
     let mut report = planned(
         ObjectType::ScheduledTask,
         "汇总_daily",
@@ -443,7 +444,8 @@ fn golden_plan_details() {
             after: "sales_prod.not_exported".into(),
             count: 1,
         },
-    ];
+    ]
+    .into();
     let table = planned(
         ObjectType::Table,
         "orders",

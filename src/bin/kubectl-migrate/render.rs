@@ -368,7 +368,7 @@ fn plan_objects(out: &mut String, v: &PlanView, records: &[Record]) {
         let _ = writeln!(out, "\nReplacements:");
         let mut t = Table::new(&["OBJECT", "FIELD", "BEFORE", "AFTER", "COUNT"]).right(&[4]);
         for r in records {
-            for x in &r.replacements {
+            for x in r.replacements.iter() {
                 t.row([
                     format!("{}/{}", r.object_type, r.name),
                     x.field.clone(),

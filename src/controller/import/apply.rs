@@ -437,7 +437,7 @@ async fn apply_ours(
 /// Whether this task wrote `existing`: it carries the task's UID label and
 /// the same real name.
 fn written_by_this_task(existing: &DynamicObject, obj: &PlannedObject) -> bool {
-    let uid = &obj.owner.uid;
+    let uid = &obj.importer.uid;
     let labels = existing.metadata.labels.as_ref();
     labels.and_then(|l| l.get(LABEL_IMPORT_TASK_UID)) == Some(uid)
         && real_name(existing) == obj.name
