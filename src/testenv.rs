@@ -547,4 +547,45 @@ pub mod fixtures {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// As an administrator of namespace `ns`: lets the workspace identity of
+    /// namespace `from` (the ServiceAccount `<from>/ferry-workspace`, which
+    /// the operator impersonates for it; docs/tenancy.md) `verbs` the
+    /// `resources` of API `group` there, only those `names` when given. A
+    /// Role and a RoleBinding, both named `name`.
+    pub async fn grant_identity(
+        c: &Client,
+        ns: &str,
+        from: &str,
+        name: &str,
+        rule: (&str, &[&str], &[&str], &[&str]),
+    ) {
+        use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+        let (group, resources, verbs, names) = rule;
+        let mut rule =
+            serde_json::json!({"apiGroups": [group], "resources": resources, "verbs": verbs});
+        if !names.is_empty() {
+            rule["resourceNames"] = serde_json::json!(names);
+        }
+        let role: Role = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": ns}, "rules": [rule]
+        }))
+        .expect("a Role");
+        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount",
+                          "name": crate::controller::tenancy::DEFAULT_WORKSPACE_SERVICE_ACCOUNT,
+                          "namespace": from}]
+        }))
+        .expect("a RoleBinding");
+        Api::<Role>::namespaced(c.clone(), ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .expect("creating the Role");
+        Api::<RoleBinding>::namespaced(c.clone(), ns)
+            .create(&PostParams::default(), &binding)
+            .await
+            .expect("creating the RoleBinding");
+    }
 }

@@ -17,7 +17,6 @@ use ferry::conditions::{READY, find, is_true};
 use ferry::testenv::User;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Api;
 use kube::api::PostParams;
 
@@ -27,7 +26,6 @@ use crate::support::{
 
 const RED: &str = "xt-red";
 const BLUE: &str = "xt-blue";
-const IDENTITY: &str = "ferry-workspace";
 
 fn pp() -> PostParams {
     PostParams::default()
@@ -125,25 +123,14 @@ async fn task_says(ns: &str, name: &str, needle: &str) -> ImportTask {
 /// `resources` (of `group`) there.
 async fn grant(ns: &str, from: &str, name: &str, group: &str, resources: &[&str], verbs: &[&str]) {
     let admin = client(User::Admin).await;
-    let role: Role = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": ns},
-        "rules": [{"apiGroups": [group], "resources": resources, "verbs": verbs}]
-    }))
-    .unwrap();
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&pp(), &role)
-        .await
-        .unwrap();
-    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": IDENTITY, "namespace": from}]
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(admin, ns)
-        .create(&pp(), &binding)
-        .await
-        .unwrap();
+    ferry::testenv::fixtures::grant_identity(
+        &admin,
+        ns,
+        from,
+        name,
+        (group, resources, verbs, &[]),
+    )
+    .await;
 }
 
 /// Creates `obj` as alice. With the policies installed, `policy` (when

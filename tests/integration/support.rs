@@ -170,11 +170,7 @@ pub async fn tenant_and_workspace(
     fixtures::ready_workspace(c, ws, fixtures::development_workspace(tenant, ns)).await;
 }
 
-/// As an administrator of `ns`: lets the workspace identity of namespace
-/// `from` (the ServiceAccount `<from>/ferry-workspace`, which the operator
-/// impersonates for it; docs/tenancy.md) `verbs` the `resources` of `group`
-/// there, limited to `names` when given. A Role and a RoleBinding named
-/// `name`.
+/// See [`ferry::testenv::fixtures::grant_identity`].
 pub async fn grant_identity(
     c: &Client,
     ns: &str,
@@ -182,32 +178,7 @@ pub async fn grant_identity(
     name: &str,
     rule: (&str, &[&str], &[&str], &[&str]),
 ) {
-    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-    let (group, resources, verbs, names) = rule;
-    let mut rule =
-        serde_json::json!({"apiGroups": [group], "resources": resources, "verbs": verbs});
-    if !names.is_empty() {
-        rule["resourceNames"] = serde_json::json!(names);
-    }
-    let role: Role = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": ns}, "rules": [rule]
-    }))
-    .unwrap();
-    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": "ferry-workspace", "namespace": from}]
-    }))
-    .unwrap();
-    let pp = kube::api::PostParams::default();
-    Api::<Role>::namespaced(c.clone(), ns)
-        .create(&pp, &role)
-        .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(c.clone(), ns)
-        .create(&pp, &binding)
-        .await
-        .unwrap();
+    ferry::testenv::fixtures::grant_identity(c, ns, from, name, rule).await;
 }
 
 /// Lets namespace `ns`'s workspace identity read its Secret `name` (the

@@ -68,25 +68,14 @@ async fn workspaces(c: &Client) {
     }
     // Packages in rx-src export rx-cyc too: rx-cyc's administrators let
     // rx-src's workspace identity administer it (docs/tenancy.md).
-    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "rx-src-exports", "namespace": CYCLIC},
-        "rules": [{"apiGroups": ["ferry.dev"], "resources": ["importtasks"], "verbs": ["create"]}]
-    }))
-    .unwrap();
-    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(c.clone(), CYCLIC)
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
-    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "rx-src-exports", "namespace": CYCLIC},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "rx-src-exports"},
-        "subjects": [{"kind": "ServiceAccount", "name": "ferry-workspace", "namespace": SOURCE}]
-    }))
-    .unwrap();
-    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(c.clone(), CYCLIC)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
+    fixtures::grant_identity(
+        c,
+        CYCLIC,
+        SOURCE,
+        "rx-src-exports",
+        ("ferry.dev", &["importtasks"], &["create"], &[]),
+    )
+    .await;
 }
 
 /// Waits (watching the Tenant) until it counts at least one export.
