@@ -53,6 +53,21 @@ pub(crate) fn controller_name(kind: &str) -> &'static str {
     }
 }
 
+/// Runs one reconcile of `obj`. A pass that got through forgets the
+/// object's failures, so its next failure backs off from the start: the one
+/// place every controller resets what [`error_policy`] counts.
+pub(crate) async fn counted<K, F>(ctx: &Context, obj: &K, reconcile: F) -> Result<Action, Error>
+where
+    K: kube::Resource<DynamicType = ()>,
+    F: std::future::Future<Output = Result<Action, Error>>,
+{
+    let out = reconcile.await;
+    if out.is_ok() {
+        ctx.succeeded(obj);
+    }
+    out
+}
+
 /// Runs `reconcile` and records its duration under `controller`.
 pub(crate) async fn timed<F, T>(ctx: &Context, controller: &'static str, reconcile: F) -> T
 where

@@ -137,11 +137,8 @@ async fn run_kind<K>(
         .graceful_shutdown_on(shutdown)
         .run(
             |meta, ctx| async move {
-                let out = reconcile_object::<K>(meta.clone(), ctx.clone()).await;
-                if out.is_ok() {
-                    ctx.succeeded(meta.as_ref());
-                }
-                out
+                let c = ctx.clone();
+                super::counted(&c, meta.clone().as_ref(), reconcile_object::<K>(meta, ctx)).await
             },
             super::error_policy,
             ctx,
@@ -237,11 +234,8 @@ pub async fn run(
         .graceful_shutdown_on(shutdown.clone())
         .run(
             |rule, ctx| async move {
-                let out = reconcile_rule(rule.clone(), ctx.clone()).await;
-                if out.is_ok() {
-                    ctx.succeeded(rule.as_ref());
-                }
-                out
+                let c = ctx.clone();
+                super::counted(&c, rule.clone().as_ref(), reconcile_rule(rule, ctx)).await
             },
             super::error_policy,
             ctx.clone(),

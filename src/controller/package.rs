@@ -396,7 +396,6 @@ async fn reconcile(pkg: Arc<MigrationPackage>, ctx: Arc<Context>) -> Result<Acti
         set_marker(&ctx, pkg.as_ref(), None).await?;
     }
     publish_if_changed(&ctx, pkg.as_ref(), &before, &after).await;
-    ctx.succeeded(pkg.as_ref());
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
@@ -782,7 +781,20 @@ pub async fn run(
     .predicate_filter(worth_a_pass, Default::default());
     Controller::for_stream(changes, reader)
         .graceful_shutdown_on(shutdown)
-        .run(|obj, ctx| async move { super::timed(&ctx.clone(), "package", reconcile(obj, ctx)).await }, super::error_policy, ctx)
+        .run(
+            |obj, ctx| async move {
+                let c = ctx.clone();
+                let key = obj.clone();
+                super::counted(
+                    &c,
+                    key.as_ref(),
+                    super::timed(&c, "package", reconcile(obj, ctx)),
+                )
+                .await
+            },
+            super::error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }

@@ -51,7 +51,6 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
     )
     .await?;
     publish_if_changed(&ctx, tenant.as_ref(), &before, &conditions).await;
-    ctx.succeeded(tenant.as_ref());
     Ok(Action::await_change())
 }
 
@@ -63,7 +62,20 @@ pub async fn run(
     let api: Api<Tenant> = Api::all(ctx.client.clone());
     Controller::new(api, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
-        .run(|obj, ctx| async move { super::timed(&ctx.clone(), "tenant", reconcile(obj, ctx)).await }, super::error_policy, ctx)
+        .run(
+            |obj, ctx| async move {
+                let c = ctx.clone();
+                let key = obj.clone();
+                super::counted(
+                    &c,
+                    key.as_ref(),
+                    super::timed(&c, "tenant", reconcile(obj, ctx)),
+                )
+                .await
+            },
+            super::error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }

@@ -92,7 +92,6 @@ async fn reconcile(ws: Arc<Workspace>, ctx: Arc<Context>) -> Result<Action, Erro
     )
     .await?;
     publish_if_changed(&ctx, ws.as_ref(), &before, &conditions).await;
-    ctx.succeeded(ws.as_ref());
     Ok(Action::await_change())
 }
 
@@ -185,7 +184,20 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(|obj, ctx| async move { super::timed(&ctx.clone(), "workspace", reconcile(obj, ctx)).await }, super::error_policy, ctx)
+        .run(
+            |obj, ctx| async move {
+                let c = ctx.clone();
+                let key = obj.clone();
+                super::counted(
+                    &c,
+                    key.as_ref(),
+                    super::timed(&c, "workspace", reconcile(obj, ctx)),
+                )
+                .await
+            },
+            super::error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }

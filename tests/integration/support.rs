@@ -170,16 +170,7 @@ pub async fn tenant_and_workspace(
     fixtures::ready_workspace(c, ws, fixtures::development_workspace(tenant, ns)).await;
 }
 
-/// See [`ferry::testenv::fixtures::grant_identity`].
-pub async fn grant_identity(
-    c: &Client,
-    ns: &str,
-    from: &str,
-    name: &str,
-    rule: (&str, &[&str], &[&str], &[&str]),
-) {
-    ferry::testenv::fixtures::grant_identity(c, ns, from, name, rule).await;
-}
+pub use ferry::testenv::fixtures::grant_identity;
 
 /// Lets namespace `ns`'s workspace identity read its Secret `name` (the
 /// operator reads a package's Secrets only as that identity).

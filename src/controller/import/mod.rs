@@ -1175,12 +1175,8 @@ pub async fn run(
             |obj, ictx| async move {
                 let base = ictx.base.clone();
                 let task = obj.clone();
-                let out = crate::controller::timed(&base, "import", reconcile(obj, ictx)).await;
-                if out.is_ok() {
-                    // A pass that got through resets the task's backoff.
-                    base.succeeded(task.as_ref());
-                }
-                out
+                let timed = crate::controller::timed(&base, "import", reconcile(obj, ictx));
+                crate::controller::counted(&base, task.as_ref(), timed).await
             },
             error_policy,
             ictx,
